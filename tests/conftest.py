@@ -1,0 +1,5 @@
+"""Test configuration: fixture modules are registered as plugins."""
+
+pytest_plugins = [
+    "tests.fixtures.processes",
+]
