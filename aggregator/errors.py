@@ -36,13 +36,15 @@ boundary never inspects ``str(e)``.
     │   └── ChainError                   JSON-RPC failure
     │       ├── RpcUnavailableError      transport failure (retryable)
     │       ├── TransactionRevertedError
-    │       └── SlippageExceededError    minimum output or limit not met
+    │       ├── SlippageExceededError    minimum output or limit not met
+    │       └── ReceiptTimeoutError      no receipt within the wait (retryable)
     ├── SettlementError
     │   ├── TermsMismatchError           an on-chain lock differs from the agreed terms
     │   ├── TimelockUnsafeError          too little time left to lock safely
     │   └── LeaseLostError               another coordinator owns the swap
-    └── JournalError
-        └── AnalyticsUnavailableError (503)  no QuestDB configured or reachable
+    ├── JournalError
+    │   └── AnalyticsUnavailableError (503)  no QuestDB configured or reachable
+    └── DevnetError                      the local devnet cannot start, deploy or stop
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ConnectorError",
+    "DevnetError",
     "InsufficientLiquidityError",
     "InvalidAddressError",
     "InvalidAmountError",
@@ -71,6 +74,7 @@ __all__ = [
     "QuoteExpiredError",
     "QuoteNotFoundError",
     "RateLimitedError",
+    "ReceiptTimeoutError",
     "RpcUnavailableError",
     "SettlementError",
     "SlippageExceededError",
@@ -279,3 +283,12 @@ class JournalError(AggregatorError):
 class AnalyticsUnavailableError(JournalError):
     code = "analytics_unavailable"
     status = 503
+
+
+class ReceiptTimeoutError(ChainError):
+    code = "receipt_timeout"
+    retryable = True
+
+
+class DevnetError(AggregatorError):
+    code = "devnet_error"
