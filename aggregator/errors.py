@@ -44,7 +44,9 @@ boundary never inspects ``str(e)``.
     │   └── LeaseLostError               another coordinator owns the swap
     ├── JournalError
     │   └── AnalyticsUnavailableError (503)  no QuestDB configured or reachable
-    └── DevnetError                      the local devnet cannot start, deploy or stop
+    ├── DevnetError                      the local devnet cannot start, deploy or stop
+    └── ExchangeError (400)              the devnet exchange refused a request; carries its
+                                         Binance-style venue_code (subclasses: exchange/errors.py)
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ __all__ = [
     "ConflictError",
     "ConnectorError",
     "DevnetError",
+    "ExchangeError",
     "InsufficientLiquidityError",
     "InvalidAddressError",
     "InvalidAmountError",
@@ -292,3 +295,20 @@ class ReceiptTimeoutError(ChainError):
 
 class DevnetError(AggregatorError):
     code = "devnet_error"
+
+
+class ExchangeError(AggregatorError):
+    """The devnet exchange refused a request.
+
+    ``venue_code`` is the exchange's own numeric error code (Binance Spot's codes), sent on
+    the wire as ``{"code": venue_code, "msg": message}`` with the class's HTTP ``status``.
+    """
+
+    code = "exchange_error"
+    status = 400
+    default_venue_code: ClassVar[int] = -1000
+
+    def __init__(self, message: str, venue_code: int | None = None, **details: Any) -> None:
+        code = self.default_venue_code if venue_code is None else venue_code
+        super().__init__(message, venue_code=code, **details)
+        self.venue_code = code
