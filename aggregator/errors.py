@@ -43,7 +43,9 @@ boundary never inspects ``str(e)``.
     │   ├── TimelockUnsafeError          too little time left to lock safely
     │   └── LeaseLostError               another coordinator owns the swap
     ├── JournalError
-    │   └── AnalyticsUnavailableError (503)  no QuestDB configured or reachable
+    │   ├── AnalyticsUnavailableError (503)  no QuestDB configured or reachable
+    │   ├── JournalQueryError (502)      QuestDB refused a query (SQL error)
+    │   └── JournalWriteError            an ILP flush to QuestDB failed (retryable)
     ├── DevnetError                      the local devnet cannot start, deploy or stop
     └── ExchangeError (400)              the devnet exchange refused a request; carries its
                                          Binance-style venue_code (subclasses: exchange/errors.py)
@@ -67,6 +69,8 @@ __all__ = [
     "InvalidAddressError",
     "InvalidAmountError",
     "JournalError",
+    "JournalQueryError",
+    "JournalWriteError",
     "LeaseLostError",
     "NoLiquidityError",
     "NotFoundError",
@@ -286,6 +290,16 @@ class JournalError(AggregatorError):
 class AnalyticsUnavailableError(JournalError):
     code = "analytics_unavailable"
     status = 503
+
+
+class JournalQueryError(JournalError):
+    code = "journal_query_failed"
+    status = 502
+
+
+class JournalWriteError(JournalError):
+    code = "journal_write_failed"
+    retryable = True
 
 
 class ReceiptTimeoutError(ChainError):
