@@ -54,6 +54,7 @@ __all__ = [
     "RpcCall",
     "SignedTx",
     "TxSender",
+    "Web3Client",
     "chain_head",
     "close_web3",
     "gas_with_margin",
@@ -69,6 +70,7 @@ __all__ = [
 ]
 
 Web3Client = AsyncWeb3[AsyncHTTPProvider]
+"""The client type :func:`make_web3` returns."""
 
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     aiohttp.ClientError,
