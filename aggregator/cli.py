@@ -18,7 +18,7 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("aggregator.devnet.cli",)
 
 
 def build_parser() -> argparse.ArgumentParser:
