@@ -2,4 +2,5 @@
 
 pytest_plugins = [
     "tests.fixtures.processes",
+    "tests.fixtures.devnet",
 ]
