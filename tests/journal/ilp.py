@@ -4,14 +4,14 @@ Used by the test endpoint to check, byte by byte, what the ``questdb`` client
 sends. Anything outside the grammar below raises :class:`IlpSyntaxError`.
 
     line      := table (',' symbol)* ' ' field (',' field)* [' ' timestamp] '\\n'
-    symbol    := name '=' name                  (non-empty; '\\' escapes ' ' ',' '=' '\\' '\\n')
+    symbol    := name '=' name        (non-empty; '\\' escapes ' ' ',' '=' '"' '\\' CR LF)
     field     := name '=' value
     value     := integer 'i' | float | binary-double | '"' string '"' | bool | ts 't' | ts 'n'
     binary    := '=' 0x10 <8 bytes little-endian IEEE 754 double>    (protocol version 2)
     float     := text float, NaN, Infinity or -Infinity                (protocol version 1)
     timestamp := digits ['n' | 't']      (no suffix: the request's ``precision``)
 
-Strings escape '"', '\\' and newline with a backslash; no other escape is valid.
+Strings escape '"', '\\', CR and LF with a backslash; no other escape is valid.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ __all__ = ["IlpLine", "IlpSyntaxError", "IlpValue", "parse_ilp"]
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
-_NAME_ESCAPES = frozenset(b' ,=\\\n"')
-_STRING_ESCAPES = frozenset(b'"\\\n')
+_NAME_ESCAPES = frozenset(b' ,=\\\n\r"')
+_STRING_ESCAPES = frozenset(b'"\\\n\r')
 _INT = re.compile(rb"-?(0|[1-9][0-9]*)")
 _FLOAT = re.compile(rb"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _DIGITS = re.compile(rb"(0|[1-9][0-9]*)")
