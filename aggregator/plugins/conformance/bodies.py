@@ -242,7 +242,7 @@ async def reproduce_market(
 
 
 async def staleness(kit: ConnectorConformance, connector: Connector) -> None:
-    restart = type(kit).restart_source is not ConnectorConformance.restart_source
+    restart = kit.provides_hook("restart_source")
     await kit.stop_source(connector)
     try:
         status = await wait_status(connector, HealthStatus.STALE, kit.staleness_bound_s)

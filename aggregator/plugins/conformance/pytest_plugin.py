@@ -66,7 +66,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 continue
             owner = report.nodeid.split("::")[-2] if "::" in report.nodeid else report.nodeid
             label = outcome.upper() if report.when == "call" or outcome != "failed" else "ERROR"
-            rows.append((case, owner, label, "" if report.passed else _detail(report)))
+            detail = "" if report.passed else _detail(report).removeprefix(f"{case}: ")
+            rows.append((case, owner, label, detail))
     if not rows:
         return
     terminalreporter.write_sep("=", "connector conformance")

@@ -149,8 +149,12 @@ class ConnectorConformance:
 
     # -- runner --------------------------------------------------------------
 
+    def provides_hook(self, name: str) -> bool:
+        """Whether the subclass overrides the optional hook ``name``."""
+        return getattr(type(self), name) is not getattr(ConnectorConformance, name)
+
     def _require_hook(self, name: str, case: Case) -> None:
-        if getattr(type(self), name) is getattr(ConnectorConformance, name):
+        if not self.provides_hook(name):
             pytest.skip(f"{case.id}: the conformance subclass provides no {name}() hook")
 
     def _run(
