@@ -33,6 +33,7 @@ from eth_typing import ChecksumAddress, HexStr
 from hexbytes import HexBytes
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.exceptions import (
+    BadResponseFormat,
     ContractLogicError,
     ProviderConnectionError,
     RequestTimedOut,
@@ -79,6 +80,14 @@ _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     ProviderConnectionError,
     RequestTimedOut,
 )
+# Everything rpc_errors translates; other exceptions (bad arguments, bugs) propagate as they are.
+_TRANSLATED: tuple[type[BaseException], ...] = (
+    *_TRANSPORT_ERRORS,
+    ContractLogicError,
+    Web3RPCError,
+    BadResponseFormat,
+    json.JSONDecodeError,
+)
 
 
 class ChainHead(NamedTuple):
@@ -123,6 +132,8 @@ def translate_error(exc: BaseException, *, url: str | None = None) -> ChainError
         return TransactionRevertedError(
             exc.message or "execution reverted", url=url, revert_data=exc.data
         )
+    if isinstance(exc, aiohttp.ClientResponseError) and exc.status < 500:
+        return ChainError(f"RPC endpoint answered HTTP {exc.status}", url=url, http=exc.status)
     if isinstance(exc, _TRANSPORT_ERRORS):
         return RpcUnavailableError(f"RPC endpoint unreachable: {type(exc).__name__}", url=url)
     if isinstance(exc, Web3RPCError):
@@ -136,14 +147,15 @@ def translate_error(exc: BaseException, *, url: str | None = None) -> ChainError
 
 @contextmanager
 def rpc_errors(url: str | None = None) -> Iterator[None]:
-    """Translate dependency exceptions raised inside the block (see :func:`translate_error`)."""
+    """Translate transport, JSON-RPC and revert exceptions raised inside the block.
+
+    See :func:`translate_error`; anything else (a bad argument, a bug) propagates unchanged.
+    """
     try:
         yield
     except asyncio.CancelledError:
         raise
-    except ChainError:
-        raise
-    except Exception as exc:
+    except _TRANSLATED as exc:
         raise translate_error(exc, url=url) from exc
 
 

@@ -1,20 +1,13 @@
-"""Helpers for tests that need a devnet of their own (not the shared session one)."""
+"""Fixtures for tests that need a devnet of their own (not the shared session one)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from aggregator.devnet import DevnetConfig, DevnetManifest, down, up
-
-
-def up_sync(config: DevnetConfig, state_dir: Path) -> DevnetManifest:
-    """Run ``up`` on a private loop, tying the chains to the test process."""
-    with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
-        return runner.run(up(config, state_dir, die_with_parent=True))
+from aggregator.devnet import DevnetConfig, DevnetManifest, down
+from tests.devnet.helpers import up_sync
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from aggregator.devnet.lifecycle import chain_heights, start_chains
 from aggregator.devnet.manifest import ProcessRecord
 from aggregator.devnet.processes import ANVIL_ENV, is_running
 from aggregator.errors import DevnetError
-from tests.devnet.conftest import up_sync
+from tests.devnet.helpers import up_sync
 
 pytestmark = pytest.mark.devnet
 
