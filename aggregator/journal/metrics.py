@@ -22,12 +22,11 @@ Without a configured QuestDB, or when it cannot be reached, every method raises
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import pydantic
 from pydantic import BaseModel, ConfigDict
 
-from aggregator.errors import AnalyticsUnavailableError, JournalQueryError
+from aggregator.errors import AnalyticsUnavailableError
 from aggregator.journal.aggregate import (
     BatchFact,
     FinalityReport,
@@ -139,16 +138,6 @@ class _QuoteCount(BaseModel):
     quotes: int
 
 
-def _facts(model: type[F], records: list[dict[str, Any]], query: str) -> list[F]:
-    cleaned = [{k: v for k, v in record.items() if v is not None} for record in records]
-    try:
-        return [model.model_validate(record) for record in cleaned]
-    except pydantic.ValidationError as exc:
-        raise JournalQueryError(
-            f"unexpected rows for {model.__name__}", query=query, detail=str(exc)
-        ) from exc
-
-
 class Analytics:
     """The metrics the API serves under ``/v1/analytics``; async, one QuestDB HTTP client."""
 
@@ -174,7 +163,7 @@ class Analytics:
         if self._http is None:
             raise AnalyticsUnavailableError("QuestDB is not configured")
         result = await self._http.exec(sql)
-        return _facts(model, result.records(), sql)
+        return result.as_models(model)
 
     async def finality(self, window: TimeWindow) -> FinalityReport:
         """Trader lock to both claims, p50 and p95 per chain pair."""

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import pydantic
 from pydantic import BaseModel, ConfigDict
 
 from aggregator.errors import AnalyticsUnavailableError, JournalQueryError
 
 __all__ = ["QueryResult", "QuestDBHttp", "sql_string", "sql_timestamp"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def sql_string(value: str) -> str:
@@ -42,6 +45,18 @@ class QueryResult(BaseModel):
 
     def records(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.dataset]
+
+    def as_models(self, model: type[M]) -> list[M]:
+        """Each row validated into ``model`` (NULL columns left out, so defaults apply)."""
+        try:
+            return [
+                model.model_validate({k: v for k, v in record.items() if v is not None})
+                for record in self.records()
+            ]
+        except pydantic.ValidationError as exc:
+            raise JournalQueryError(
+                f"unexpected rows for {model.__name__}", columns=self.columns, detail=str(exc)
+            ) from exc
 
 
 class QuestDBHttp:
