@@ -1,0 +1,213 @@
+"""Swaps through a pool: approve if needed, swap with a minimum output and a
+deadline, and read the exact amounts from the receipt's ``Swap`` event.
+
+The output is checked against the pool's own ``getAmountOut`` before anything
+is sent, and again by the pool itself on chain; either way a shortfall is a
+:class:`~aggregator.errors.SlippageExceededError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
+
+from aggregator.chain.rpc import (
+    RpcCall,
+    TxSender,
+    Web3Client,
+    close_web3,
+    make_web3,
+)
+from aggregator.errors import (
+    ChainError,
+    SlippageExceededError,
+    TransactionRevertedError,
+)
+from aggregator.models.market import Side
+from aggregator.plugins.protocol import ExecutionRequest, ExecutionResult, Fill
+from connectors.evm_amm import abi
+from connectors.evm_amm.reader import BlockReader, PoolRef
+
+__all__ = ["SwapExecutor", "min_out_for_limit"]
+
+
+def min_out_for_limit(request: ExecutionRequest, pool: PoolRef) -> int:
+    """The minimum output a limit price implies (0 without one), in base units."""
+    if request.limit_price is None or request.limit_price <= 0:
+        return 0
+    scale = Decimal(10) ** (pool.quote_decimals - pool.base_decimals)
+    per_unit = request.limit_price * scale  # quote base units per base base unit
+    if request.side is Side.SELL_BASE:
+        out = Decimal(request.amount_in) * per_unit
+    else:
+        out = Decimal(request.amount_in) / per_unit
+    return int(out.to_integral_value(rounding=ROUND_FLOOR))
+
+
+class SwapExecutor:
+    """Signs and sends swaps for one account on one chain, one at a time."""
+
+    def __init__(self, reader: BlockReader, private_key: str, receipt_timeout_s: float) -> None:
+        self._reader = reader
+        self.account: LocalAccount = Account.from_key(private_key)
+        self._receipt_timeout = receipt_timeout_s
+        self._w3: Web3Client | None = None
+        self._sender: TxSender | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def address(self) -> ChecksumAddress:
+        return self.account.address
+
+    async def _ensure(self) -> TxSender:
+        if self._sender is None:
+            self._w3 = await make_web3(self._reader.url)
+            self._sender = await TxSender.create(self._w3, self.account)
+        return self._sender
+
+    async def close(self) -> None:
+        if self._w3 is not None:
+            await close_web3(self._w3)
+        self._w3 = None
+        self._sender = None
+
+    async def balances(self, pools: tuple[PoolRef, ...]) -> dict[str, int]:
+        """Token balances of the account for every asset of ``pools``, in one batch."""
+        tokens: dict[str, str] = {}
+        for p in pools:
+            tokens[p.market.base.asset] = p.base_token
+            tokens[p.market.quote.asset] = p.quote_token
+        calls = [
+            RpcCall(
+                "eth_call",
+                [{"to": t, "data": abi.call_data(abi.BALANCE_OF, self.address)}, "latest"],
+            )
+            for t in tokens.values()
+        ]
+        results = await self._reader.batch(calls)
+        return {
+            a: abi.decode_uint(r, f"balanceOf {a}") for a, r in zip(tokens, results, strict=True)
+        }
+
+    async def execute(self, pool: PoolRef, request: ExecutionRequest) -> ExecutionResult:
+        async with self._lock:
+            return await self._execute(pool, request)
+
+    async def _execute(self, pool: PoolRef, request: ExecutionRequest) -> ExecutionResult:
+        base_in = request.side is Side.SELL_BASE
+        token_in = pool.token_in(base_in)
+        minimum = max(request.min_amount_out, min_out_for_limit(request, pool), 1)
+        header, allowance_raw, quoted_raw = await self._reader.batch(
+            [
+                RpcCall("eth_getBlockByNumber", ["latest", False]),
+                RpcCall(
+                    "eth_call",
+                    [
+                        {
+                            "to": token_in,
+                            "data": abi.call_data(abi.ALLOWANCE, self.address, pool.address),
+                        },
+                        "latest",
+                    ],
+                ),
+                RpcCall(
+                    "eth_call",
+                    [
+                        {
+                            "to": pool.address,
+                            "data": abi.call_data(abi.GET_AMOUNT_OUT, request.amount_in, token_in),
+                        },
+                        "latest",
+                    ],
+                ),
+            ]
+        )
+        quoted = abi.decode_uint(quoted_raw, "getAmountOut")
+        if quoted < minimum:
+            raise SlippageExceededError(
+                f"pool {pool.address} pays {quoted} for {request.amount_in}, "
+                f"below the minimum {minimum}; nothing was sent",
+                market_id=pool.market.id,
+                amount_out=quoted,
+                min_amount_out=minimum,
+            )
+        sender = await self._ensure()
+        if abi.decode_uint(allowance_raw, "allowance") < request.amount_in:
+            await sender.transact(
+                to_checksum_address(token_in),
+                abi.call_data(abi.APPROVE, pool.address, abi.MAX_UINT256),
+                receipt_timeout=self._receipt_timeout,
+            )
+        deadline = int(header["timestamp"], 16) + request.deadline_s
+        data = abi.call_data(abi.SWAP, token_in, request.amount_in, minimum, self.address, deadline)
+        try:
+            receipt = await sender.transact(
+                to_checksum_address(pool.address), data, receipt_timeout=self._receipt_timeout
+            )
+        except TransactionRevertedError as exc:
+            raise self._translate_revert(exc, pool, minimum) from exc
+        amount_in, amount_out = self._swap_amounts(receipt, pool)
+        if amount_out < minimum:
+            raise SlippageExceededError(
+                f"received {amount_out}, below the minimum {minimum}",
+                market_id=pool.market.id,
+                tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
+            )
+        block = int(receipt["blockNumber"])
+        (block_header,) = await self._reader.batch(
+            [RpcCall("eth_getBlockByNumber", [hex(block), False])]
+        )
+        ts_event = int(block_header["timestamp"], 16) * 1_000_000_000
+        base_amount, quote_amount = (amount_in, amount_out) if base_in else (amount_out, amount_in)
+        price = (Decimal(quote_amount) / Decimal(base_amount)).scaleb(
+            pool.base_decimals - pool.quote_decimals
+        )
+        return ExecutionResult(
+            market_id=pool.market.id,
+            side=request.side,
+            amount_in=amount_in,
+            amount_out=amount_out,
+            fills=(Fill(price=price, base_amount=base_amount, quote_amount=quote_amount),),
+            tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
+            gas_used=int(receipt["gasUsed"]),
+            ts_event=ts_event,
+            ts_recv=time.time_ns(),
+        )
+
+    @staticmethod
+    def _translate_revert(exc: TransactionRevertedError, pool: PoolRef, minimum: int) -> ChainError:
+        data = exc.details.get("revert_data")
+        text = data if isinstance(data, str) else HexBytes(data or b"").to_0x_hex()
+        if text.startswith(abi.INSUFFICIENT_OUTPUT):
+            got = abi.decode_uint("0x" + text[10:], "InsufficientOutput")
+            return SlippageExceededError(
+                f"pool {pool.address} would pay {got}, below the minimum {minimum}",
+                market_id=pool.market.id,
+                amount_out=got,
+                min_amount_out=minimum,
+            )
+        return exc
+
+    @staticmethod
+    def _swap_amounts(receipt: Any, pool: PoolRef) -> tuple[int, int]:
+        for entry in receipt["logs"]:
+            topics = [HexBytes(t).to_0x_hex() for t in entry["topics"]]
+            if (
+                topics
+                and topics[0] == abi.SWAP_TOPIC
+                and str(entry["address"]).lower() == pool.address.lower()
+            ):
+                amount_in, amount_out = abi.decode_uints(HexBytes(entry["data"]), 2, "Swap event")
+                return amount_in, amount_out
+        raise ChainError(
+            "the swap's receipt has no Swap event from the pool",
+            tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
+        )
