@@ -18,7 +18,11 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
 
-COMMAND_MODULES: tuple[str, ...] = ("aggregator.devnet.cli", "aggregator.journal.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "aggregator.devnet.cli",
+    "aggregator.journal.cli",
+    "aggregator.plugins.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
