@@ -24,7 +24,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from fractions import Fraction
 
 from aggregator.errors import VenueError, VenueRejectedError
@@ -113,7 +113,7 @@ def plan_order(request: ExecutionRequest, spec: MarketSpec, book: OrderBook | No
         if quantity <= 0:
             raise VenueRejectedError(f"{market.id}: amount_in is less than one lot ({lot})")
         if request.limit_price is not None:
-            price = request.limit_price.quantize(tick, rounding=ROUND_CEILING)
+            price = _to_tick(Fraction(request.limit_price), tick, up=True)
         elif request.min_amount_out > 0:
             gross = _fee_on(request.min_amount_out, market.fee_bps)
             price = _to_tick(_whole_price(gross, quantity, spec), tick, up=True)
@@ -121,7 +121,7 @@ def plan_order(request: ExecutionRequest, spec: MarketSpec, book: OrderBook | No
             price = spec.min_price
         return OrderPlan(market.symbol, "SELL", max(price, tick), quantity, cid)
     if request.limit_price is not None:
-        price = request.limit_price.quantize(tick, rounding=ROUND_FLOOR)
+        price = _to_tick(Fraction(request.limit_price), tick, up=False)
     elif request.min_amount_out > 0:
         gross = _fee_on(request.min_amount_out, market.fee_bps)
         gross += (-gross) % lot
