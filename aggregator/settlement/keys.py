@@ -48,6 +48,10 @@ class Keys:
         """LIST of the swap's executed trade legs (JSON)."""
         return f"{self.prefix}:legs:{swap_id}"
 
+    def plan(self, swap_id: str) -> str:
+        """The quoted paths of the swap (JSON), for the trade legs to run after delivery."""
+        return f"{self.prefix}:plan:{swap_id}"
+
     def legs_started(self, swap_id: str) -> str:
         return f"{self.prefix}:legs-started:{swap_id}"
 

@@ -11,6 +11,7 @@ before anyone can broadcast it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,10 +27,12 @@ from aggregator.errors import (
     StateConflictError,
     SwapNotFoundError,
 )
-from aggregator.journal.events import SwapEvent
+from aggregator.journal.events import LegExecutionEvent, SwapEvent
 from aggregator.journal.outbox import Outbox
+from aggregator.models.quote import QuotePath
 from aggregator.models.units import now_ns
 from aggregator.settlement.keys import Keys
+from aggregator.settlement.legs import LegRecord
 from aggregator.settlement.swap import Swap, SwapPhase, TxKind
 
 __all__ = ["SwapStore", "Transition", "TxRecord", "UnconfirmedTx", "swap_event"]
@@ -255,6 +258,64 @@ class SwapStore:
                     swap_ids=[t.before.id for t in transitions],
                 ) from exc
         return afters
+
+    async def record_tx(self, tx: TxRecord) -> None:
+        """Persist a transaction that belongs to no swap (an approval, a nonce-gap filler)."""
+        key = self.keys.nonce(tx.chain_id, tx.sender)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            await pipe.watch(key)
+            found = await pipe.get(key)
+            if found is None or int(found) != tx.nonce:
+                raise StateConflictError("nonce taken", chain_id=tx.chain_id, nonce=tx.nonce)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(self.keys.tx(tx.chain_id, tx.hash), tx.model_dump_json())
+            pipe.set(key, tx.nonce + 1)
+            pipe.zadd(self.keys.unconfirmed(tx.chain_id, tx.sender), {tx.hash: tx.nonce})
+            try:
+                await pipe.execute()
+            except WatchError as exc:
+                raise StateConflictError("nonce taken", chain_id=tx.chain_id) from exc
+
+    async def confirm_tx(self, done: UnconfirmedTx) -> None:
+        await self.redis.zrem(self.keys.unconfirmed(done.chain_id, done.sender), done.hash)
+
+    async def put_plan(self, swap_id: str, paths: Sequence[QuotePath]) -> None:
+        """Keep the quoted route of a swap for the trade legs run after delivery."""
+        data = json.dumps([p.model_dump(mode="json") for p in paths])
+        await self.redis.set(self.keys.plan(swap_id), data)
+
+    async def claim_plan(self, swap_id: str) -> list[QuotePath]:
+        """The route to execute, once only: a second call (a restart) gets nothing."""
+        if not await self.redis.set(self.keys.legs_started(swap_id), "1", nx=True):
+            return []
+        raw = await self.redis.get(self.keys.plan(swap_id))
+        if raw is None:
+            return []
+        return [QuotePath.model_validate(p) for p in json.loads(raw)]
+
+    async def record_legs(self, swap_id: str, records: Sequence[LegRecord]) -> None:
+        """Append executed legs and their audit events in one transaction."""
+        if not records:
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for record in records:
+                pipe.rpush(self.keys.legs(swap_id), record.model_dump_json())
+                event = LegExecutionEvent.create(
+                    swap_id=swap_id,
+                    venue=record.venue,
+                    location=record.location,
+                    quoted_out=record.quoted_out,
+                    executed_out=record.executed_out,
+                    ts_event=record.ts_event,
+                    ts_recv=record.ts_recv,
+                    event_id=f"leg:{swap_id}:{record.path}:{record.leg}",
+                )
+                await self.outbox.append(pipe, event)
+            await pipe.execute()
+
+    async def legs(self, swap_id: str) -> list[LegRecord]:
+        raws = await self.redis.lrange(self.keys.legs(swap_id), 0, -1)
+        return [LegRecord.model_validate_json(r) for r in raws]
 
     async def put_rebuilt(self, swap: Swap) -> bool:
         """Store a swap rebuilt from chain events unless one with its id exists."""

@@ -33,6 +33,7 @@ __all__ = [
     "Hex32",
     "HtlcState",
     "HtlcTerms",
+    "allowance_calldata",
     "approve_calldata",
     "checksum",
     "claim_calldata",
@@ -65,6 +66,7 @@ _CLAIM: Final = _selector("claim(address,address,address,uint256,bytes32,uint256
 _REFUND: Final = _selector("refund(address,address,address,uint256,bytes32,uint256)")
 _STATE_OF: Final = _selector("stateOf(bytes32)")
 _APPROVE: Final = _selector("approve(address,uint256)")
+_ALLOWANCE: Final = _selector("allowance(address,address)")
 
 LOCKED_TOPIC: Final = _topic("Locked(bytes32,bytes32,address,address,address,uint256,uint256)")
 CLAIMED_TOPIC: Final = _topic("Claimed(bytes32,bytes32,bytes32)")
@@ -240,6 +242,11 @@ def state_of_calldata(swap_id: str) -> bytes:
 def approve_calldata(spender: str, amount: int = MAX_UINT256) -> bytes:
     """ERC-20 ``approve(spender, amount)``."""
     return _APPROVE + encode(["address", "uint256"], [checksum(spender), amount])
+
+
+def allowance_calldata(owner: str, spender: str) -> bytes:
+    """ERC-20 ``allowance(owner, spender)``."""
+    return _ALLOWANCE + encode(["address", "address"], [checksum(owner), checksum(spender)])
 
 
 def decode_lock_data(data: bytes) -> tuple[ChecksumAddress, ChecksumAddress, int, int]:

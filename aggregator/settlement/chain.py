@@ -1,0 +1,286 @@
+"""Lean JSON-RPC access to one chain for settlement: reads, sends, receipts, signing.
+
+Requests go through :func:`aggregator.chain.rpc.rpc_batch` over one keep-alive
+aiohttp session per process, so several calls share one HTTP round trip and
+errors arrive already translated into :mod:`aggregator.errors`. Every request
+is counted (:class:`RpcCounter`), which is how the benchmark reports RPC
+requests per swap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
+from hexbytes import HexBytes
+
+from aggregator.chain.rpc import RpcCall, rpc_batch
+from aggregator.errors import ChainError, ReceiptTimeoutError
+from aggregator.settlement.machine import Receipt
+from aggregator.settlement.terms import HtlcState, state_of_calldata
+
+__all__ = [
+    "AccountSender",
+    "ChainClient",
+    "Head",
+    "RpcCounter",
+    "SignedTx",
+    "new_session",
+    "parse_head",
+    "sign_tx",
+]
+
+_ALREADY_SENT = ("already known", "nonce too low", "already imported", "known transaction")
+
+
+@dataclass
+class RpcCounter:
+    """HTTP requests made (a raw batch counts once) and calls inside them."""
+
+    requests: int = 0
+    calls: int = 0
+
+
+@dataclass(frozen=True)
+class Head:
+    number: int
+    hash: str
+    timestamp: int
+    base_fee: int
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    raw: str
+    hash: str
+    nonce: int
+
+
+def new_session() -> aiohttp.ClientSession:
+    """One keep-alive HTTP session for every chain client of a process."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=30))
+
+
+def _int(value: Any) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
+def parse_head(block: dict[str, Any]) -> Head:
+    return Head(
+        number=_int(block["number"]),
+        hash=str(block["hash"]),
+        timestamp=_int(block["timestamp"]),
+        base_fee=_int(block.get("baseFeePerGas", "0x0")),
+    )
+
+
+def sign_tx(
+    account: LocalAccount,
+    chain_id: int,
+    *,
+    to: str,
+    data: bytes,
+    nonce: int,
+    gas: int,
+    max_fee: int,
+    tip: int,
+    value: int = 0,
+) -> SignedTx:
+    """An EIP-1559 transaction signed locally with an explicit nonce."""
+    signed = account.sign_transaction(
+        {
+            "type": 2,
+            "chainId": chain_id,
+            "nonce": nonce,
+            "gas": gas,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+            "to": HexStr(to),
+            "value": value,
+            "data": HexBytes(data),
+        }
+    )
+    return SignedTx(
+        raw=HexBytes(signed.raw_transaction).to_0x_hex(),
+        hash=HexBytes(signed.hash).to_0x_hex(),
+        nonce=nonce,
+    )
+
+
+class ChainClient:
+    """JSON-RPC calls to one chain (see the module docstring)."""
+
+    def __init__(
+        self,
+        key: str,
+        chain_id: int,
+        url: str,
+        session: aiohttp.ClientSession,
+        counter: RpcCounter | None = None,
+        *,
+        tip_wei: int = 1_000_000_000,
+    ) -> None:
+        self.key = key
+        self.chain_id = chain_id
+        self.url = url
+        self.session = session
+        self.counter = counter or RpcCounter()
+        self.tip_wei = tip_wei
+        self.last_base_fee = 0
+
+    async def batch(self, calls: Sequence[RpcCall]) -> list[Any]:
+        self.counter.requests += 1
+        self.counter.calls += len(calls)
+        return await rpc_batch(self.url, calls, session=self.session)
+
+    async def call(self, method: str, *params: Any) -> Any:
+        return (await self.batch([RpcCall(method, list(params))]))[0]
+
+    async def head(self) -> Head:
+        head = parse_head(await self.call("eth_getBlockByNumber", "latest", False))
+        self.last_base_fee = head.base_fee
+        return head
+
+    async def block(self, number: int) -> Head | None:
+        block = await self.call("eth_getBlockByNumber", hex(number), False)
+        return None if block is None else parse_head(block)
+
+    async def logs(
+        self, address: str, from_block: int, to_block: int, topics: Sequence[Any] | None = None
+    ) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {
+            "address": address,
+            "fromBlock": hex(from_block),
+            "toBlock": hex(to_block),
+        }
+        if topics is not None:
+            query["topics"] = list(topics)
+        result = await self.call("eth_getLogs", query)
+        return list(result or [])
+
+    async def eth_call(self, to: str, data: bytes, block: int | str = "latest") -> bytes:
+        tag = hex(block) if isinstance(block, int) else block
+        result = await self.call("eth_call", {"to": to, "data": "0x" + data.hex()}, tag)
+        return bytes.fromhex(str(result)[2:])
+
+    async def states(
+        self, htlc: str, swap_ids: Sequence[str], block: int | str = "latest"
+    ) -> list[HtlcState]:
+        """``stateOf`` of several ids at ``block``, in one request."""
+        if not swap_ids:
+            return []
+        tag = hex(block) if isinstance(block, int) else block
+        calls = [
+            RpcCall("eth_call", [{"to": htlc, "data": "0x" + state_of_calldata(i).hex()}, tag])
+            for i in swap_ids
+        ]
+        return [HtlcState(_int(r)) for r in await self.batch(calls)]
+
+    async def nonce(self, address: str, tag: str = "pending") -> int:
+        return _int(await self.call("eth_getTransactionCount", address, tag))
+
+    async def balance(self, address: str) -> int:
+        return _int(await self.call("eth_getBalance", address, "latest"))
+
+    def fees(self) -> tuple[int, int]:
+        """(max fee, tip) from the last base fee seen: twice the base fee plus the tip."""
+        return 2 * self.last_base_fee + self.tip_wei, self.tip_wei
+
+    async def send_raw(self, raw: str) -> None:
+        """Broadcast; a node that already has the transaction is not an error."""
+        try:
+            await self.call("eth_sendRawTransaction", raw)
+        except ChainError as exc:
+            if any(s in exc.message.lower() for s in _ALREADY_SENT):
+                return
+            raise
+
+    async def send_raws(self, raws: Sequence[str]) -> None:
+        """Broadcast several in one raw JSON-RPC array (a dev node mines them together)."""
+        if raws:
+            await self.batch([RpcCall("eth_sendRawTransaction", [r]) for r in raws])
+
+    async def receipts(self, tx_hashes: Sequence[str]) -> list[Receipt | None]:
+        if not tx_hashes:
+            return []
+        calls = [RpcCall("eth_getTransactionReceipt", [h]) for h in tx_hashes]
+        out: list[Receipt | None] = []
+        for r in await self.batch(calls):
+            if r is None:
+                out.append(None)
+            else:
+                out.append(
+                    Receipt(
+                        status=_int(r["status"]),
+                        block=_int(r["blockNumber"]),
+                        gas_used=_int(r["gasUsed"]),
+                    )
+                )
+        return out
+
+    async def wait_receipt(
+        self,
+        tx_hash: str,
+        timeout: float = 10.0,  # noqa: ASYNC109 (a polling deadline, checked between polls)
+        poll: float = 0.003,
+    ) -> Receipt:
+        deadline = time.monotonic() + timeout
+        while True:
+            [receipt] = await self.receipts([tx_hash])
+            if receipt is not None:
+                return receipt
+            if time.monotonic() >= deadline:
+                raise ReceiptTimeoutError("no receipt before the timeout", tx_hash=tx_hash)
+            await asyncio.sleep(poll)
+
+
+class AccountSender:
+    """Sends transactions for one account with nonces tracked in memory (trader, tools)."""
+
+    def __init__(self, client: ChainClient, account: LocalAccount) -> None:
+        self.client = client
+        self.account = account
+        self._nonce: int | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    async def send(self, to: str, data: bytes, *, gas: int, value: int = 0) -> SignedTx:
+        async with self._lock:
+            if self._nonce is None:
+                self._nonce = await self.client.nonce(self.address)
+            if self.client.last_base_fee == 0:
+                await self.client.head()
+            max_fee, tip = self.client.fees()
+            signed = sign_tx(
+                self.account,
+                self.client.chain_id,
+                to=to,
+                data=data,
+                nonce=self._nonce,
+                gas=gas,
+                max_fee=max_fee,
+                tip=tip,
+                value=value,
+            )
+            try:
+                await self.client.send_raw(signed.raw)
+            except ChainError:
+                self._nonce = None  # re-read from the chain next time
+                raise
+            self._nonce += 1
+            return signed
+
+    async def transact(
+        self, to: str, data: bytes, *, gas: int, value: int = 0, wait_s: float = 10.0
+    ) -> Receipt:
+        signed = await self.send(to, data, gas=gas, value=value)
+        return await self.client.wait_receipt(signed.hash, timeout=wait_s)

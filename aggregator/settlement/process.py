@@ -1,0 +1,91 @@
+"""The coordinator as a process: ``python -m aggregator.settlement --devnet-dir DIR --redis URL``.
+
+It settles every swap in Redis until SIGTERM or SIGINT; several may run at once
+(leases share the swaps). ``AGGREGATOR_CRASH_AT`` arms crash points for tests
+(see :mod:`aggregator.settlement.crash`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from aggregator.devnet.manifest import load_manifest
+from aggregator.errors import AggregatorError
+from aggregator.settlement.config import SettlementConfig
+from aggregator.settlement.coordinator import Coordinator
+from aggregator.settlement.crash import CrashPoints
+from aggregator.settlement.reservations import RedisReservationStore
+
+__all__ = ["build_parser", "main", "serve"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m aggregator.settlement",
+        description="Run a settlement coordinator against the chains of a devnet manifest.",
+    )
+    parser.add_argument("--devnet-dir", type=Path, required=True, help="Devnet state dir.")
+    parser.add_argument("--redis", required=True, help="Redis URL, e.g. redis://127.0.0.1:6379/0")
+    parser.add_argument("--lease-ttl-ms", type=int, default=None, help="Per-swap lease TTL.")
+    parser.add_argument("--poll-interval", type=float, default=None, help="Seconds per tick.")
+    parser.add_argument(
+        "--confirmations",
+        type=int,
+        default=None,
+        help="Override every chain's confirmation depth (tests).",
+    )
+    return parser
+
+
+async def serve(args: argparse.Namespace) -> int:
+    manifest = load_manifest(args.devnet_dir)
+    overrides: dict[str, object] = {}
+    if args.lease_ttl_ms is not None:
+        overrides["lease_ttl_ms"] = args.lease_ttl_ms
+    if args.poll_interval is not None:
+        overrides["poll_interval_s"] = args.poll_interval
+    config = SettlementConfig.from_manifest(manifest, **overrides)
+    if args.confirmations is not None:
+        chains = tuple(
+            c.model_copy(update={"confirmations": args.confirmations}) for c in config.chains
+        )
+        config = config.model_copy(update={"chains": chains})
+    redis = Redis.from_url(args.redis)
+    reservations = RedisReservationStore(redis)
+    coordinator = Coordinator(
+        config,
+        redis,
+        manifest.accounts.resolver.local_account(),
+        release_reservation=reservations.release,
+        crash=CrashPoints.from_env(),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await coordinator.start()
+        print("coordinator ready", flush=True)
+        await coordinator.run(stop)
+    finally:
+        await coordinator.close()
+        await redis.aclose()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(serve(args))
+    except AggregatorError as exc:
+        print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
+        return 1

@@ -1,0 +1,129 @@
+"""An in-process settlement stack on the devnet: coordinator, service and trader."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
+from redis.asyncio import Redis
+
+from aggregator.client.trader import TraderClient
+from aggregator.client.vault import SecretVault
+from aggregator.devnet.manifest import DevnetManifest
+from aggregator.models.quote import Quote
+from aggregator.settlement.chain import ChainClient, RpcCounter, new_session
+from aggregator.settlement.config import SettlementConfig
+from aggregator.settlement.coordinator import Coordinator
+from aggregator.settlement.quotes import QuoteStore
+from aggregator.settlement.service import SettlementService
+from aggregator.settlement.swap import Swap
+
+_BALANCE_OF = keccak(text="balanceOf(address)")[:4]
+
+
+@dataclass
+class Stack:
+    manifest: DevnetManifest
+    config: SettlementConfig
+    redis: Redis
+    session: aiohttp.ClientSession
+    service: SettlementService
+    quotes: QuoteStore
+    trader: TraderClient
+    clients: dict[str, ChainClient]
+    coordinator: Coordinator | None = None
+    counter: RpcCounter = field(default_factory=RpcCounter)
+    _stop: asyncio.Event | None = None
+    _task: asyncio.Task[None] | None = None
+
+    async def put(self, quote: Quote) -> Quote:
+        await self.quotes.put(quote)
+        return quote
+
+    async def start_coordinator(self, **kwargs: Any) -> Coordinator:
+        coordinator = Coordinator(
+            self.config, self.redis, self.manifest.accounts.resolver.local_account(), **kwargs
+        )
+        await coordinator.start()
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(coordinator.run(self._stop))
+        self.coordinator = coordinator
+        return coordinator
+
+    async def stop_coordinator(self) -> None:
+        if self._stop is not None and self._task is not None and self.coordinator is not None:
+            self._stop.set()
+            await self._task
+            await self.coordinator.close()
+        self._stop = self._task = None
+        self.coordinator = None
+
+    async def token_balance(self, chain: str, asset: str, owner: str) -> int:
+        token = self.config.chain(chain).tokens[asset]
+        raw = await self.clients[chain].eth_call(token, _BALANCE_OF + encode(["address"], [owner]))
+        return int.from_bytes(raw, "big")
+
+    async def balances(self, owners: Iterable[str]) -> dict[tuple[str, str, str], int]:
+        """(chain, asset, owner) -> balance, for every token on every chain."""
+        out: dict[tuple[str, str, str], int] = {}
+        for chain in self.config.chains:
+            for asset in chain.tokens:
+                for owner in owners:
+                    out[(chain.key, asset, owner)] = await self.token_balance(
+                        chain.key, asset, owner
+                    )
+        return out
+
+    async def wait_terminal(self, swap_ids: Iterable[str], limit_s: float = 60.0) -> list[Swap]:
+        ids = list(swap_ids)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit_s
+        while True:
+            swaps = [await self.service.get_swap(i) for i in ids]
+            if all(s.terminal for s in swaps):
+                return swaps
+            if loop.time() > deadline:
+                phases = {s.id[:10]: s.phase.value for s in swaps if not s.terminal}
+                raise AssertionError(f"swaps not terminal in time: {phases}")
+            await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def settlement_stack(
+    manifest: DevnetManifest, redis_url: str, state_dir: Path, **overrides: Any
+) -> AsyncIterator[Stack]:
+    options: dict[str, Any] = {"poll_interval_s": 0.005, "lease_ttl_ms": 3_000}
+    options.update(overrides)
+    config = SettlementConfig.from_manifest(manifest, **options)
+    redis = Redis.from_url(redis_url)
+    session = new_session()
+    counter = RpcCounter()
+    service = SettlementService(
+        config, redis, manifest.accounts.resolver.address, session=session, counter=counter
+    )
+    chains = {c.key: c for c in config.chains}
+    trader = TraderClient(
+        manifest.accounts.trader.local_account(),
+        chains,
+        SecretVault(state_dir),
+        session,
+        counter=counter,
+        expected_resolver=manifest.accounts.resolver.address,
+    )
+    clients = {c.key: ChainClient(c.key, c.chain_id, c.rpc_url, session) for c in config.chains}
+    stack = Stack(
+        manifest, config, redis, session, service, service.quotes, trader, clients, counter=counter
+    )
+    try:
+        yield stack
+    finally:
+        await stack.stop_coordinator()
+        await session.close()
+        await redis.aclose()
