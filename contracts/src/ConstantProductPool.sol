@@ -26,7 +26,9 @@ contract ConstantProductPool {
     mapping(address => uint256) private _liquidity;
 
     event Sync(uint256 reserve0, uint256 reserve1);
-    event Swap(address indexed sender, address indexed tokenIn, uint256 amountIn, uint256 amountOut, address indexed to);
+    event Swap(
+        address indexed sender, address indexed tokenIn, uint256 amountIn, uint256 amountOut, address indexed to
+    );
     event LiquidityAdded(
         address indexed provider, address indexed to, uint256 amount0, uint256 amount1, uint256 liquidity
     );

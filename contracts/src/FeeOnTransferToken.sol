@@ -14,10 +14,7 @@ contract FeeOnTransferToken is ERC20, Ownable {
 
     uint8 private immutable _decimals;
 
-    constructor(string memory name_, string memory symbol_, uint8 decimals_)
-        ERC20(name_, symbol_)
-        Ownable(msg.sender)
-    {
+    constructor(string memory name_, string memory symbol_, uint8 decimals_) ERC20(name_, symbol_) Ownable(msg.sender) {
         _decimals = decimals_;
     }
 

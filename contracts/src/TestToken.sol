@@ -9,10 +9,7 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 contract TestToken is ERC20, Ownable {
     uint8 private immutable _decimals;
 
-    constructor(string memory name_, string memory symbol_, uint8 decimals_)
-        ERC20(name_, symbol_)
-        Ownable(msg.sender)
-    {
+    constructor(string memory name_, string memory symbol_, uint8 decimals_) ERC20(name_, symbol_) Ownable(msg.sender) {
         _decimals = decimals_;
     }
 
