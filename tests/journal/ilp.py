@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = ["IlpLine", "IlpSyntaxError", "IlpValue", "parse_ilp"]
@@ -26,13 +27,26 @@ __all__ = ["IlpLine", "IlpSyntaxError", "IlpValue", "parse_ilp"]
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
-_NAME_ESCAPES = frozenset(b' ,=\\\n\r"')
-_STRING_ESCAPES = frozenset(b'"\\\n\r')
-_INT = re.compile(rb"-?(0|[1-9][0-9]*)")
-_FLOAT = re.compile(rb"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
-_DIGITS = re.compile(rb"(0|[1-9][0-9]*)")
+# A name is a run of plain bytes or backslash escapes; which bytes are plain depends on
+# the element (a symbol value may hold a quote; no name may hold an unescaped '=').
+_NAME_ESC = rb'\\[ ,=\\\n\r"]'
+_TABLE = re.compile(rb'(?:[^, \\\n"=]|' + _NAME_ESC + rb")+")
+_SYMBOL = re.compile(
+    rb',((?:[^,= \\\n"]|' + _NAME_ESC + rb")+)=((?:[^,= \\\n]|" + _NAME_ESC + rb")+)"
+)
+_FIELD = re.compile(
+    rb'((?:[^,= \\\n"]|' + _NAME_ESC + rb")+)="
+    rb'(?:"((?:[^"\\\n]|\\["\\\n\r])*)"'  # string
+    rb"|=\x10([\x00-\xff]{8})"  # protocol 2 binary double
+    rb"|([^, \n]+))"  # any other scalar, checked below
+)
+_UNESCAPE = re.compile(rb"\\([\x00-\xff])")
+_TIMESTAMP = re.compile(rb" (0|[1-9][0-9]*)([nt]?)\n")
+_INT = re.compile(rb"-?(0|[1-9][0-9]*)i")
+_FLOAT = re.compile(rb"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?|NaN|Infinity|-Infinity")
+_TS_FIELD = re.compile(rb"(0|[1-9][0-9]*)([tn])")
 _BOOLS = {b"t": True, b"T": True, b"true": True, b"f": False, b"F": False, b"false": False}
-_BINARY_DOUBLE = 16
+_PRECISION = {"n": 1, "u": 1000, "ms": 1_000_000, "s": 1_000_000_000}
 
 
 class IlpSyntaxError(ValueError):
@@ -59,178 +73,92 @@ class IlpLine:
     ts_ns: int | None = None
 
 
-class _Reader:
-    def __init__(self, data: bytes, precision: str) -> None:
-        self.data = data
-        self.pos = 0
-        self.line = 1
-        self.precision = precision
+def _text(raw: bytes, fail: Callable[[str], IlpSyntaxError], what: str) -> str:
+    if b"\\" in raw:
+        raw = _UNESCAPE.sub(rb"\1", raw)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise fail(f"{what} is not UTF-8") from exc
 
-    def fail(self, message: str) -> IlpSyntaxError:
-        return IlpSyntaxError(message, self.pos, self.line)
 
-    def peek(self) -> int | None:
-        return self.data[self.pos] if self.pos < len(self.data) else None
-
-    def expect(self, byte: bytes) -> None:
-        if self.data[self.pos : self.pos + 1] != byte:
-            raise self.fail(f"expected {byte!r}")
-        self.pos += 1
-
-    def name(self, stops: bytes, what: str) -> str:
-        out = bytearray()
-        while True:
-            b = self.peek()
-            if b is None:
-                raise self.fail(f"unexpected end of data in {what}")
-            if b == 0x5C:  # backslash
-                nxt = self.data[self.pos + 1] if self.pos + 1 < len(self.data) else None
-                if nxt is None or nxt not in _NAME_ESCAPES:
-                    raise self.fail(f"invalid escape in {what}")
-                out.append(nxt)
-                self.pos += 2
-                continue
-            if b in stops:
-                break
-            if b == 0x0A:
-                raise self.fail(f"unescaped newline in {what}")
-            if b == 0x22 and what != "symbol value":
-                raise self.fail(f"unescaped quote in {what}")
-            if b == 0x3D and what in ("table name", "symbol value"):
-                raise self.fail(f"unescaped '=' in {what}")
-            out.append(b)
-            self.pos += 1
-        if not out:
-            raise self.fail(f"empty {what}")
-        try:
-            return out.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise self.fail(f"{what} is not UTF-8") from exc
-
-    def string(self) -> str:
-        self.expect(b'"')
-        out = bytearray()
-        while True:
-            b = self.peek()
-            if b is None:
-                raise self.fail("unterminated string")
-            if b == 0x5C:
-                nxt = self.data[self.pos + 1] if self.pos + 1 < len(self.data) else None
-                if nxt is None or nxt not in _STRING_ESCAPES:
-                    raise self.fail("invalid escape in string")
-                out.append(nxt)
-                self.pos += 2
-                continue
-            if b == 0x22:
-                self.pos += 1
-                break
-            if b == 0x0A:
-                raise self.fail("unescaped newline in string")
-            out.append(b)
-            self.pos += 1
-        try:
-            return out.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise self.fail("string is not UTF-8") from exc
-
-    def token(self) -> bytes:
-        """Bytes up to ',', ' ' or newline (unquoted scalar)."""
-        start = self.pos
-        while self.pos < len(self.data) and self.data[self.pos] not in b", \n":
-            self.pos += 1
-        return self.data[start : self.pos]
-
-    def value(self) -> IlpValue:
-        b = self.peek()
-        if b == 0x22:
-            return IlpValue("s", self.string())
-        if b == 0x3D:  # '=': binary format (protocol version 2)
-            self.pos += 1
-            kind = self.peek()
-            if kind != _BINARY_DOUBLE:
-                raise self.fail(f"unsupported binary type {kind!r}")
-            raw = self.data[self.pos + 1 : self.pos + 9]
-            if len(raw) != 8:
-                raise self.fail("truncated binary double")
-            self.pos += 9
-            return IlpValue("f", struct.unpack("<d", raw)[0])
-        start = self.pos
-        tok = self.token()
-        if not tok:
-            raise self.fail("empty value")
-        if tok in _BOOLS:
-            return IlpValue("b", _BOOLS[tok])
-        suffix, body = tok[-1:], tok[:-1]
-        if suffix == b"i":
-            if not _INT.fullmatch(body):
-                raise IlpSyntaxError("malformed integer", start, self.line)
-            number = int(body)
-            if not INT64_MIN <= number <= INT64_MAX:
-                raise IlpSyntaxError("integer out of the 64-bit range", start, self.line)
-            return IlpValue("i", number)
-        if suffix in (b"t", b"n"):
-            if not _DIGITS.fullmatch(body):
-                raise IlpSyntaxError("malformed timestamp", start, self.line)
-            return IlpValue(suffix.decode(), int(body))
-        if tok in (b"NaN", b"Infinity", b"-Infinity"):
-            return IlpValue("f", float(tok.decode()))
-        if _FLOAT.fullmatch(tok):
-            number = float(tok)
-            if math.isinf(number):
-                raise IlpSyntaxError("float out of range", start, self.line)
-            return IlpValue("f", number)
-        raise IlpSyntaxError(f"malformed value {tok[:40]!r}", start, self.line)
-
-    def timestamp(self) -> int:
-        start = self.pos
-        tok = self.token()
-        if tok.endswith(b"n"):
-            digits, scale = tok[:-1], 1
-        elif tok.endswith(b"t"):
-            digits, scale = tok[:-1], 1000
-        else:
-            scales = {"n": 1, "u": 1000, "ms": 1_000_000, "s": 1_000_000_000}
-            if self.precision not in scales:
-                raise IlpSyntaxError("unknown precision", start, self.line)
-            digits, scale = tok, scales[self.precision]
-        if not _DIGITS.fullmatch(digits):
-            raise IlpSyntaxError("malformed designated timestamp", start, self.line)
-        return int(digits) * scale
-
-    def line_(self) -> IlpLine:
-        out = IlpLine(table=self.name(b", ", "table name"))
-        while self.peek() == 0x2C:
-            self.pos += 1
-            key = self.name(b"=", "symbol name")
-            self.expect(b"=")
-            value = self.name(b", ", "symbol value")
-            if key in out.symbols:
-                raise self.fail(f"duplicate symbol {key!r}")
-            out.symbols[key] = value
-        self.expect(b" ")
-        while True:
-            key = self.name(b"=", "column name")
-            self.expect(b"=")
-            if key in out.fields or key in out.symbols:
-                raise self.fail(f"duplicate column {key!r}")
-            out.fields[key] = self.value()
-            if self.peek() != 0x2C:
-                break
-            self.pos += 1
-        if self.peek() == 0x20:
-            self.pos += 1
-            out.ts_ns = self.timestamp()
-        if self.peek() != 0x0A:
-            raise self.fail("expected end of line")
-        self.pos += 1
-        self.line += 1
-        return out
+def _scalar(tok: bytes, fail: Callable[[str], IlpSyntaxError]) -> IlpValue:
+    if tok in _BOOLS:
+        return IlpValue("b", _BOOLS[tok])
+    if _INT.fullmatch(tok):
+        number = int(tok[:-1])
+        if not INT64_MIN <= number <= INT64_MAX:
+            raise fail("integer out of the 64-bit range")
+        return IlpValue("i", number)
+    stamp = _TS_FIELD.fullmatch(tok)
+    if stamp:
+        return IlpValue(stamp.group(2).decode(), int(stamp.group(1)))
+    if _FLOAT.fullmatch(tok):
+        number = float(tok)
+        if math.isinf(number) and tok not in (b"Infinity", b"-Infinity"):
+            raise fail("float out of range")
+        return IlpValue("f", number)
+    raise fail(f"malformed value {tok[:40]!r}")
 
 
 def parse_ilp(data: bytes, precision: str = "n") -> list[IlpLine]:
     """Every line of an ILP body; raises IlpSyntaxError on the first malformed byte."""
-    reader = _Reader(data, precision)
+    if precision not in _PRECISION:
+        raise IlpSyntaxError(f"unknown precision {precision!r}", 0, 1)
+    scale = _PRECISION[precision]
     lines: list[IlpLine] = []
-    while reader.pos < len(data):
-        lines.append(reader.line_())
+    pos, end = 0, len(data)
+    number = 1
+
+    def fail(message: str) -> IlpSyntaxError:
+        return IlpSyntaxError(message, pos, number)
+
+    while pos < end:
+        found = _TABLE.match(data, pos)
+        if found is None:
+            raise fail("missing or malformed table name")
+        line = IlpLine(table=_text(found.group(), fail, "table name"))
+        pos = found.end()
+        while pos < end and data[pos] == 0x2C:
+            found = _SYMBOL.match(data, pos)
+            if found is None:
+                raise fail("malformed symbol")
+            key = _text(found.group(1), fail, "symbol name")
+            if key in line.symbols:
+                raise fail(f"duplicate symbol {key!r}")
+            line.symbols[key] = _text(found.group(2), fail, "symbol value")
+            pos = found.end()
+        separator = 0x20
+        while True:
+            if pos >= end or data[pos] != separator:
+                raise fail("expected a column" if separator == 0x20 else "expected ','")
+            found = _FIELD.match(data, pos + 1)
+            if found is None:
+                raise fail("malformed column")
+            key = _text(found.group(1), fail, "column name")
+            if key in line.fields or key in line.symbols:
+                raise fail(f"duplicate column {key!r}")
+            string, double, tok = found.group(2, 3, 4)
+            if string is not None:
+                line.fields[key] = IlpValue("s", _text(string, fail, "string"))
+            elif double is not None:
+                line.fields[key] = IlpValue("f", struct.unpack("<d", double)[0])
+            else:
+                line.fields[key] = _scalar(tok, fail)
+            pos = found.end()
+            separator = 0x2C
+            if pos >= end or data[pos] != 0x2C:
+                break
+        if pos < end and data[pos] == 0x0A:
+            pos += 1
+        else:
+            found = _TIMESTAMP.match(data, pos)
+            if found is None:
+                raise fail("expected a designated timestamp and the end of the line")
+            suffix = found.group(2)
+            unit = 1 if suffix == b"n" else 1000 if suffix == b"t" else scale
+            line.ts_ns = int(found.group(1)) * unit
+            pos = found.end()
+        lines.append(line)
+        number += 1
     return lines

@@ -243,3 +243,18 @@ class IlpEndpoint:
 
 class SchemaError(ValueError):
     pass
+
+
+async def _serve_forever(port: int) -> None:
+    endpoint = IlpEndpoint(port)
+    await endpoint.start()
+    print(f"ILP test endpoint on {endpoint.url}", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="strict local ILP-over-HTTP endpoint")
+    parser.add_argument("--port", type=int, required=True)
+    asyncio.run(_serve_forever(parser.parse_args().port))
