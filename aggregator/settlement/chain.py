@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import aiohttp
@@ -30,13 +31,23 @@ __all__ = [
     "ChainClient",
     "Head",
     "RpcCounter",
+    "SendResult",
     "SignedTx",
     "new_session",
     "parse_head",
     "sign_tx",
 ]
 
-_ALREADY_SENT = ("already known", "nonce too low", "already imported", "known transaction")
+_ALREADY_KNOWN = ("already known", "already imported", "known transaction")
+_NONCE_USED = ("nonce too low", "nonce has already been used")
+
+
+class SendResult(StrEnum):
+    SENT = "sent"
+    KNOWN = "known"
+    """The node already has this very transaction."""
+    NONCE_USED = "nonce_used"
+    """The nonce is taken on chain: by this transaction, or by another one."""
 
 
 @dataclass
@@ -192,14 +203,22 @@ class ChainClient:
         """(max fee, tip) from the last base fee seen: twice the base fee plus the tip."""
         return 2 * self.last_base_fee + self.tip_wei, self.tip_wei
 
-    async def send_raw(self, raw: str) -> None:
-        """Broadcast; a node that already has the transaction is not an error."""
+    async def send_raw(self, raw: str) -> SendResult:
+        """Broadcast; a node that already has the transaction, or its nonce, says so."""
         try:
             await self.call("eth_sendRawTransaction", raw)
         except ChainError as exc:
-            if any(s in exc.message.lower() for s in _ALREADY_SENT):
-                return
+            message = exc.message.lower()
+            if any(s in message for s in _ALREADY_KNOWN):
+                return SendResult.KNOWN
+            if any(s in message for s in _NONCE_USED):
+                return SendResult.NONCE_USED
             raise
+        return SendResult.SENT
+
+    async def transaction_known(self, tx_hash: str) -> bool:
+        """Whether the node knows the transaction (pending or included)."""
+        return await self.call("eth_getTransactionByHash", tx_hash) is not None
 
     async def send_raws(self, raws: Sequence[str]) -> None:
         """Broadcast several in one raw JSON-RPC array (a dev node mines them together)."""
@@ -210,8 +229,25 @@ class ChainClient:
         if not tx_hashes:
             return []
         calls = [RpcCall("eth_getTransactionReceipt", [h]) for h in tx_hashes]
+        return self._receipts(await self.batch(calls))
+
+    async def nonce_and_receipts(
+        self, address: str, tx_hashes: Sequence[str]
+    ) -> tuple[int, list[Receipt | None]]:
+        """The account's included-transaction count, then receipts, in one request.
+
+        The count is read first: a transaction it counts has its receipt readable by the
+        time the receipts are read.
+        """
+        calls = [RpcCall("eth_getTransactionCount", [address, "latest"])]
+        calls += [RpcCall("eth_getTransactionReceipt", [h]) for h in tx_hashes]
+        results = await self.batch(calls)
+        return _int(results[0]), self._receipts(results[1:])
+
+    @staticmethod
+    def _receipts(results: Sequence[Any]) -> list[Receipt | None]:
         out: list[Receipt | None] = []
-        for r in await self.batch(calls):
+        for r in results:
             if r is None:
                 out.append(None)
             else:
@@ -272,10 +308,13 @@ class AccountSender:
                 value=value,
             )
             try:
-                await self.client.send_raw(signed.raw)
+                result = await self.client.send_raw(signed.raw)
             except ChainError:
                 self._nonce = None  # re-read from the chain next time
                 raise
+            if result is SendResult.NONCE_USED:
+                self._nonce = None
+                raise ChainError("nonce already used", chain=self.client.key, nonce=signed.nonce)
             self._nonce += 1
             return signed
 

@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from aggregator.devnet.manifest import DevnetManifest
+from aggregator.market.snapshot import ChainState
+from aggregator.models.timelocks import TimelockPolicy, min_time_left_to_lock, timelock_plan
 from aggregator.settlement.machine import SafetyPolicy
 from aggregator.settlement.terms import Address
 
@@ -34,6 +36,21 @@ class ChainEndpoint(BaseModel):
         default_factory=dict, description="Canonical asset symbol to its token on this chain."
     )
 
+    def timing(self) -> ChainState:
+        """The chain's timing as the timelock policy reads it (no head or gas needed)."""
+        return ChainState(
+            key=self.key,
+            chain_id=self.chain_id,
+            head=0,
+            head_time=0,
+            block_time_s=self.block_time_s,
+            confirmations=self.confirmations,
+            base_fee_wei=0,
+            priority_fee_wei=0,
+            native_asset="",
+            ts_recv=0,
+        )
+
 
 class GasLimits(BaseModel):
     """Gas limits of the resolver's transactions (generous: unused gas is not paid)."""
@@ -54,9 +71,10 @@ class SettlementConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     chains: tuple[ChainEndpoint, ...] = Field(description="Every chain settled on.")
-    safety: SafetyPolicy = Field(
-        default_factory=SafetyPolicy,
-        description="What T_A - T_B must cover; source_confirmations is set per chain.",
+    timelocks: TimelockPolicy = Field(
+        default_factory=TimelockPolicy,
+        description="The timelock policy quotes are made with; the lock-time safety checks "
+        "are derived from it per pair of chains.",
     )
     poll_interval_s: float = Field(
         default=0.005, gt=0, description="Pause between two coordinator ticks."
@@ -70,7 +88,10 @@ class SettlementConfig(BaseModel):
     )
     max_batch: int = Field(default=32, ge=1, description="Most destination locks per lockBatch.")
     lock_window_s: int = Field(
-        default=120, gt=0, description="Trader's time to lock after the swap is created."
+        default=60,
+        gt=0,
+        description="Trader's time to lock after the swap is created (source chain clock); "
+        "both timelocks are pushed back by it so a late lock loses nothing.",
     )
     tip_wei: int = Field(default=1_000_000_000, ge=0, description="Priority fee per gas.")
     gas: GasLimits = Field(default_factory=GasLimits)
@@ -82,10 +103,21 @@ class SettlementConfig(BaseModel):
                 return chain
         raise KeyError(key)
 
-    def policy_for(self, source_chain: str) -> SafetyPolicy:
-        """The safety policy with the source chain's confirmation depth."""
-        depth = self.chain(source_chain).confirmations
-        return self.safety.model_copy(update={"source_confirmations": depth})
+    def policy_for(self, source_chain: str, destination_chain: str | None) -> SafetyPolicy:
+        """What the resolver checks before locking for a swap between these chains.
+
+        From the timelock policy: T_B (the trader's claim window plus inclusion and
+        confirmation on B) must still be left on the resolver's lock, and what
+        :func:`min_time_left_to_lock` asks beyond T_B must be left between T_B and T_A.
+        """
+        source = self.chain(source_chain).timing()
+        dest = self.chain(destination_chain).timing() if destination_chain else source
+        t_b = timelock_plan(self.timelocks, source, dest).destination_timelock_s
+        return SafetyPolicy(
+            claim_allowance_s=min_time_left_to_lock(self.timelocks, source, dest) - t_b,
+            destination_window_s=t_b,
+            source_confirmations=source.confirmations,
+        )
 
     @classmethod
     def from_manifest(cls, manifest: DevnetManifest, **overrides: Any) -> SettlementConfig:

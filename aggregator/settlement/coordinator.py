@@ -40,6 +40,7 @@ from aggregator.settlement.machine import (
     LockSeen,
     Observation,
     Receipt,
+    SafetyPolicy,
     needs_confirmed_state,
     step,
 )
@@ -93,6 +94,8 @@ class Coordinator:
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_renew = 0.0
+        self._policies: dict[tuple[str, str | None], SafetyPolicy] = {}
+        self._suspects: dict[str, float] = {}
         for chain in config.chains:
             client = ChainClient(
                 chain.key,
@@ -108,6 +111,15 @@ class Coordinator:
     @property
     def address(self) -> str:
         return str(self.account.address)
+
+    def policy(self, swap: Swap) -> SafetyPolicy:
+        """The lock-time safety policy for the swap's pair of chains (cached)."""
+        dest = swap.destination.chain if swap.destination is not None else None
+        key = (swap.source.chain, dest)
+        policy = self._policies.get(key)
+        if policy is None:
+            policy = self._policies[key] = self.config.policy_for(*key)
+        return policy
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -207,19 +219,23 @@ class Coordinator:
             if swap.pending is not None:
                 by_chain.setdefault(swap.pending.chain, []).append(swap)
         for chain, group in by_chain.items():
-            receipts = await self.clients[chain].receipts(
-                [s.pending.hash for s in group if s.pending]
-            )
+            client = self.clients[chain]
+            hashes = [s.pending.hash for s in group if s.pending is not None]
+            included, receipts = await client.nonce_and_receipts(self.address, hashes)
             for swap, receipt in zip(group, receipts, strict=True):
-                if receipt is not None and swap.pending is not None:
-                    share = receipt.gas_used // swap.pending.batch_size
+                pending = swap.pending
+                assert pending is not None
+                obs = observations[swap.id]
+                if receipt is not None:
+                    share = receipt.gas_used // pending.batch_size
                     own = receipt.model_copy(update={"gas_used": share})
-                    obs = observations[swap.id]
                     observations[swap.id] = obs.model_copy(update={"receipt": own})
+                elif included > pending.nonce and await self._dropped(client, pending.hash):
+                    observations[swap.id] = obs.model_copy(update={"pending_dropped": True})
         # stateOf at the confirmed height before any destination lock
         confirm: dict[str, list[Swap]] = {}
         for swap in swaps:
-            policy = self.config.policy_for(swap.source.chain)
+            policy = self.policy(swap)
             if needs_confirmed_state(swap, observations[swap.id], policy):
                 confirm.setdefault(swap.source.chain, []).append(swap)
         for chain, group in confirm.items():
@@ -231,9 +247,15 @@ class Coordinator:
             for swap, state in zip(group, states, strict=True):
                 obs = observations[swap.id]
                 observations[swap.id] = obs.model_copy(update={"source_state_confirmed": state})
-        return [
-            (s, step(s, observations[s.id], self.config.policy_for(s.source.chain))) for s in swaps
-        ]
+        return [(s, step(s, observations[s.id], self.policy(s))) for s in swaps]
+
+    async def _dropped(self, client: ChainClient, tx_hash: str) -> bool:
+        """True once a transaction whose nonce is used elsewhere stayed unknown for a while."""
+        if await client.transaction_known(tx_hash):
+            self._suspects.pop(tx_hash, None)
+            return False
+        first = self._suspects.setdefault(tx_hash, time.monotonic())
+        return time.monotonic() - first >= self.config.rebroadcast_after_s
 
     async def act(self, decisions: Sequence[tuple[Swap, Decision]]) -> None:
         assert self.sender is not None

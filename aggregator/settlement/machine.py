@@ -36,30 +36,29 @@ __all__ = [
 
 
 class SafetyPolicy(BaseModel):
-    """What T_A − T_B must cover when the resolver locks, in seconds of chain time."""
+    """When the resolver may lock on the destination, in seconds of chain time.
+
+    Derived from the router's :class:`~aggregator.models.timelocks.TimelockPolicy`
+    for a pair of chains (see :meth:`SettlementConfig.policy_for`).
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    resolver_reaction_s: int = Field(
-        default=5, ge=0, description="Resolver's time from seeing a claim to sending its own."
+    claim_allowance_s: int = Field(
+        default=20,
+        ge=0,
+        description="What T_A - T_B must still cover when the resolver locks: its reaction, "
+        "inclusion and confirmation on the source chain, clock skew and margin.",
     )
-    source_inclusion_s: int = Field(
-        default=4, ge=0, description="Inclusion plus confirmation of the claim on the source chain."
-    )
-    clock_skew_s: int = Field(default=5, ge=0, description="Tolerated skew between chain clocks.")
-    margin_s: int = Field(default=5, ge=0, description="Extra safety margin.")
-    min_destination_window_s: int = Field(
-        default=10, ge=0, description="Least time the trader must have left to claim on B."
+    destination_window_s: int = Field(
+        default=30,
+        ge=0,
+        description="Least time left on T_B when the resolver locks: the trader's claim window "
+        "plus inclusion and confirmation of the resolver's lock on the destination.",
     )
     source_confirmations: int = Field(
         default=1, ge=1, description="Blocks, counting the including one, before a lock is final."
     )
-
-    @property
-    def required_gap_s(self) -> int:
-        return (
-            self.resolver_reaction_s + self.source_inclusion_s + self.clock_skew_s + self.margin_s
-        )
 
 
 class LockSeen(BaseModel):
@@ -104,6 +103,11 @@ class Observation(BaseModel):
         default=None, description="Preimage from a Claimed event of the destination lock."
     )
     receipt: Receipt | None = Field(default=None, description="Receipt of swap.pending.")
+    pending_dropped: bool = Field(
+        default=False,
+        description="swap.pending can never be included: its nonce was used by another "
+        "transaction and no node knows it.",
+    )
 
 
 class ActionKind(StrEnum):
@@ -144,12 +148,12 @@ def time_left_check(swap: Swap, obs: Observation, policy: SafetyPolicy) -> str |
         return "destination terms unknown"
     left_a = swap.source.timelock - obs.source_time
     left_b = swap.destination.timelock - obs.destination_time
-    if left_b < policy.min_destination_window_s:
-        return f"trader's claim window {left_b}s < {policy.min_destination_window_s}s"
-    if left_a - left_b < policy.required_gap_s:
+    if left_b < policy.destination_window_s:
+        return f"time left on T_B {left_b}s < {policy.destination_window_s}s"
+    if left_a - left_b < policy.claim_allowance_s:
         return (
-            f"time left on the source lock {left_a}s leaves {left_a - left_b}s after the claim "
-            f"window, below the required {policy.required_gap_s}s"
+            f"time left on the source lock {left_a}s leaves {left_a - left_b}s after T_B, "
+            f"below the required {policy.claim_allowance_s}s"
         )
     return None
 
@@ -181,7 +185,7 @@ def step(swap: Swap, obs: Observation, policy: SafetyPolicy) -> Decision:
     if swap.terminal:
         return Decision(swap)
     if swap.pending is not None:
-        return _after_send(swap, swap.pending, obs)
+        return _after_send(swap, swap.pending, obs, policy)
     handler = _HANDLERS.get(swap.phase)
     if handler is None:
         return Decision(swap)
@@ -192,8 +196,12 @@ def step(swap: Swap, obs: Observation, policy: SafetyPolicy) -> Decision:
 # a pending transaction
 
 
-def _after_send(swap: Swap, pending: TxRef, obs: Observation) -> Decision:
+def _after_send(swap: Swap, pending: TxRef, obs: Observation, policy: SafetyPolicy) -> Decision:
     receipt = obs.receipt
+    if receipt is None and obs.pending_dropped:
+        notes = _note(swap, Reason.TX_DROPPED, f"{pending.kind.value} {pending.hash} dropped")
+        cleared = swap.model_copy(update={"pending": None, "notes": notes})
+        return _HANDLERS[swap.phase](cleared, obs, policy)
     if receipt is None:
         return Decision(swap, (Action(ActionKind.REBROADCAST),))
     done = pending.model_copy(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from aggregator.errors import ChainError, StateConflictError
 from aggregator.models.units import now_ns
-from aggregator.settlement.chain import ChainClient, SignedTx, sign_tx
+from aggregator.settlement.chain import ChainClient, SendResult, SignedTx, sign_tx
 from aggregator.settlement.machine import ActionKind, Decision, Receipt, step
 from aggregator.settlement.store import TxRecord, UnconfirmedTx
 from aggregator.settlement.swap import Swap, TxKind, TxRef
@@ -107,9 +107,15 @@ class Sender:
     async def _broadcast(self, client: ChainClient, raw: str, tx_hash: str) -> None:
         self._last_broadcast[tx_hash] = time.monotonic()
         try:
-            await client.send_raw(raw)
+            result = await client.send_raw(raw)
         except ChainError as exc:  # kept on record: sent again later
             log.warning("broadcast of %s on %s failed: %s", tx_hash, client.key, exc.message)
+            return
+        if result is SendResult.NONCE_USED and not await client.transaction_known(tx_hash):
+            # Another transaction took the nonce (the account is shared): move the counter
+            # past it; the swap's transaction is then found dropped and decided again.
+            log.warning("nonce of %s on %s used by another transaction", tx_hash, client.key)
+            await self._reconcile(client.key)
 
     async def rebroadcast(self, swap: Swap) -> None:
         """Send the swap's pending transaction again if it has been quiet for a while."""
@@ -239,8 +245,8 @@ class Sender:
         own = receipt.model_copy(update={"gas_used": share})
         items = []
         for swap in swaps:
-            policy = self.coord.config.policy_for(swap.source.chain)
-            items.append((swap, step(swap, self.coord.observe(swap, receipt=own), policy)))
+            obs = self.coord.observe(swap, receipt=own)
+            items.append((swap, step(swap, obs, self.coord.policy(swap))))
         pending = swaps[0].pending
         assert pending is not None
         chain_id = self.coord.clients[pending.chain].chain_id

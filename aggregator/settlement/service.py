@@ -10,6 +10,7 @@ ready calldata for the ``lock`` (and the ERC-20 ``approve`` before it).
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Mapping
 
 import aiohttp
@@ -147,6 +148,13 @@ class SettlementService:
         src_head, dst_head = await asyncio.gather(
             self.clients[src_chain.key].head(), self.clients[dst_chain.key].head()
         )
+        # The plan's durations run from the locks; the trader may lock up to the lock
+        # window later and the resolver waits for confirmations and reacts: push both
+        # timelocks back by that much so neither side's window shrinks.
+        wait = self.config.timelocks.resolver_reaction_s + math.ceil(
+            src_chain.confirmations * src_chain.block_time_s
+        )
+        slack = self.config.lock_window_s + wait
         source = HtlcTerms(
             chain=src_chain.key,
             chain_id=src_chain.chain_id,
@@ -156,7 +164,7 @@ class SettlementService:
             token=self._token(sell, src_chain.key),
             amount=quote.amount_in,
             hashlock=hashlock,
-            timelock=src_head.timestamp + plan.source_timelock_s,
+            timelock=src_head.timestamp + slack + plan.source_timelock_s,
         )
         destination = HtlcTerms(
             chain=dst_chain.key,
@@ -167,13 +175,8 @@ class SettlementService:
             token=self._token(buy, dst_chain.key),
             amount=quote.amount_out,
             hashlock=hashlock,
-            timelock=dst_head.timestamp + plan.destination_timelock_s,
+            timelock=dst_head.timestamp + slack + plan.destination_timelock_s,
         )
-        # The lock must come while the trader still has a claim window on B after confirmation.
-        safety = self.config.safety
-        confirm_s = int(src_chain.confirmations * src_chain.block_time_s) + 1
-        room = plan.destination_timelock_s - safety.min_destination_window_s - confirm_s
-        window = max(1, min(self.config.lock_window_s, room - safety.resolver_reaction_s))
         stamp = now_ns()
         swap = Swap(
             id=source.id,
@@ -182,7 +185,7 @@ class SettlementService:
             quote_id=quote.id,
             source=source,
             destination=destination,
-            lock_deadline=src_head.timestamp + window,
+            lock_deadline=src_head.timestamp + self.config.lock_window_s,
             created_ns=stamp,
             updated_ns=stamp,
         )

@@ -83,6 +83,7 @@ class Reason(StrEnum):
     DESTINATION_REFUNDED_BY_OTHER = "destination_refunded_by_other"
     STATE_LOST = "state_lost"
     TX_REVERTED = "tx_reverted"
+    TX_DROPPED = "tx_dropped"
     CLAIM_TOO_LATE = "claim_too_late"
 
 

@@ -18,6 +18,7 @@ from aggregator.client.trader import TraderClient
 from aggregator.client.vault import SecretVault
 from aggregator.devnet.manifest import DevnetManifest
 from aggregator.models.quote import Quote
+from aggregator.models.timelocks import TimelockPolicy, timelock_plan
 from aggregator.settlement.chain import ChainClient, RpcCounter, new_session
 from aggregator.settlement.config import SettlementConfig
 from aggregator.settlement.coordinator import Coordinator
@@ -26,6 +27,15 @@ from aggregator.settlement.service import SettlementService
 from aggregator.settlement.swap import Swap
 
 _BALANCE_OF = keccak(text="balanceOf(address)")[:4]
+
+TEST_TIMELOCKS = TimelockPolicy(
+    resolver_reaction_s=5,
+    clock_skew_s=5,
+    margin_s=5,
+    min_destination_window_s=30,
+    inclusion_blocks=2,
+)
+"""Short but safe: T_B about 35 s, T_A about 55 s, plus the 60 s lock window on both."""
 
 
 @dataclass
@@ -46,6 +56,15 @@ class Stack:
     async def put(self, quote: Quote) -> Quote:
         await self.quotes.put(quote)
         return quote
+
+    def plan(self, source: str, destination: str) -> tuple[int, int]:
+        """(T_A, T_B) durations the router would quote between these chains."""
+        plan = timelock_plan(
+            self.config.timelocks,
+            self.config.chain(source).timing(),
+            self.config.chain(destination).timing(),
+        )
+        return plan.source_timelock_s, plan.destination_timelock_s
 
     async def start_coordinator(self, **kwargs: Any) -> Coordinator:
         coordinator = Coordinator(
@@ -99,7 +118,11 @@ class Stack:
 async def settlement_stack(
     manifest: DevnetManifest, redis_url: str, state_dir: Path, **overrides: Any
 ) -> AsyncIterator[Stack]:
-    options: dict[str, Any] = {"poll_interval_s": 0.005, "lease_ttl_ms": 3_000}
+    options: dict[str, Any] = {
+        "poll_interval_s": 0.005,
+        "lease_ttl_ms": 3_000,
+        "timelocks": TEST_TIMELOCKS,
+    }
     options.update(overrides)
     config = SettlementConfig.from_manifest(manifest, **options)
     redis = Redis.from_url(redis_url)

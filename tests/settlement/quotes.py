@@ -28,8 +28,7 @@ def fixed_rate_quote(
     sell: tuple[str, str] = ("USDC", "alpha"),
     buy: tuple[str, str] = ("WETH", "beta"),
     ttl_s: int = 30,
-    source_timelock_s: int = 600,
-    destination_timelock_s: int = 300,
+    timelocks: tuple[int, int] = (600, 300),
     chain_ids: dict[str, int] | None = None,
 ) -> Quote:
     """Sell ``amount_in`` base units at ``rate`` whole output units per whole input unit.
@@ -70,8 +69,8 @@ def fixed_rate_quote(
             source_chain_id=ids[sell[1]],
             destination_chain=buy[1],
             destination_chain_id=ids[buy[1]],
-            source_timelock_s=source_timelock_s,
-            destination_timelock_s=destination_timelock_s,
+            source_timelock_s=timelocks[0],
+            destination_timelock_s=timelocks[1],
             eta_s=5,
         ),
         best_single_path_out=amount_out,

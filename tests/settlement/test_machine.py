@@ -14,14 +14,7 @@ from aggregator.settlement.swap import Reason, SwapPhase, TxKind, TxRef
 from aggregator.settlement.terms import HtlcState
 from tests.settlement.factories import make_swap, new_secret, observe, source_terms
 
-POLICY = SafetyPolicy(
-    resolver_reaction_s=5,
-    source_inclusion_s=4,
-    clock_skew_s=5,
-    margin_s=5,
-    min_destination_window_s=10,
-    source_confirmations=2,
-)
+POLICY = SafetyPolicy(claim_allowance_s=19, destination_window_s=10, source_confirmations=2)
 
 
 def _locked(hashlock: str, block: int = 100, **changes: object) -> LockSeen:
