@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from aggregator.errors import AggregatorError
-from aggregator.models.assets import TokenInfo
 from aggregator.models.registry import AssetRegistry, load_assets_config
 from aggregator.plugins.protocol import Connector, Health, HealthStatus
 from aggregator.plugins.registry import (
     ConnectorInstanceConfig,
     PluginRegistry,
+    asset_registry_for_manifest,
     configs_from_manifest,
     load_connectors_config,
 )
@@ -81,20 +81,9 @@ def _plugin_rows(registry: PluginRegistry) -> list[list[str]]:
 
 def _asset_registry(assets_path: Path, manifest: Any | None) -> AssetRegistry:
     config = load_assets_config(assets_path)
-    tokens = []
-    if manifest is not None:
-        for chain in manifest.chains:
-            for symbol, token in chain.tokens.items():
-                tokens.append(
-                    TokenInfo(
-                        asset=symbol,
-                        chain=chain.key,
-                        chain_id=chain.chain_id,
-                        address=token.address,
-                        decimals=token.decimals,
-                    )
-                )
-    return AssetRegistry(config.assets, tokens, config.venue_pairs)
+    if manifest is None:
+        return AssetRegistry(config.assets, (), config.venue_pairs)
+    return asset_registry_for_manifest(manifest, config)
 
 
 async def _probe(connectors: Sequence[Connector], wait_s: float) -> list[Health | str]:

@@ -39,7 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from aggregator.errors import ConfigError, PluginError, PluginVersionError
-from aggregator.models.registry import AssetRegistry
+from aggregator.models.assets import TokenInfo
+from aggregator.models.registry import AssetRegistry, AssetsConfig
 from aggregator.plugins.protocol import (
     PROTOCOL_VERSION,
     Connector,
@@ -54,6 +55,7 @@ __all__ = [
     "ConnectorsConfig",
     "InstalledPlugin",
     "PluginRegistry",
+    "asset_registry_for_manifest",
     "check_protocol_version",
     "configs_from_manifest",
     "load_connectors_config",
@@ -303,6 +305,22 @@ def configs_from_manifest(
         for index, item in enumerate(items):
             out.append(_instance_from_hook(name, index, len(items), item))
     return out
+
+
+def asset_registry_for_manifest(manifest: Any, assets: AssetsConfig) -> AssetRegistry:
+    """The canonical assets plus every token a devnet manifest deployed, per chain."""
+    tokens = [
+        TokenInfo(
+            asset=symbol,
+            chain=chain.key,
+            chain_id=chain.chain_id,
+            address=token.address,
+            decimals=token.decimals,
+        )
+        for chain in manifest.chains
+        for symbol, token in chain.tokens.items()
+    ]
+    return AssetRegistry(assets.assets, tokens, assets.venue_pairs)
 
 
 def _instance_from_hook(plugin: str, index: int, count: int, item: Any) -> ConnectorInstanceConfig:
