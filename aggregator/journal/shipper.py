@@ -127,7 +127,8 @@ class Shipper:
                 self._config.outbox_key, self._config.group, id="0", mkstream=True
             )
         except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
+            # A Redis error reply starts with its code; BUSYGROUP: the group exists.
+            if not str(exc).startswith("BUSYGROUP"):
                 raise
 
     async def _ensure_tables_retrying(self) -> None:
@@ -148,21 +149,28 @@ class Shipper:
     # -- main loop ------------------------------------------------------------
 
     async def run(self) -> None:
-        """Ship until ``stop()``. Returns at once when QuestDB is not configured."""
+        """Ship until ``stop()``. Returns at once when QuestDB is not configured.
+
+        Redis and QuestDB outages are waited out with backoff. A table
+        definition QuestDB refuses (:class:`JournalQueryError`) is raised: the
+        deduplicating tables are what makes a retry safe, so nothing is shipped
+        without them.
+        """
         if not self._config.configured:
             log.info("QuestDB not configured: the outbox stays in Redis, capped")
             return
         loop = asyncio.get_running_loop()
         attempt = 0
-        ready = False
+        await self._ensure_tables_retrying()
+        group_ready = False
         next_claim = 0.0
         while not self._stop.is_set():
             try:
-                if not ready:
+                if not group_ready:
+                    # Again after any Redis failure: the stream may have been lost with it.
                     await self.ensure_group()
-                    await self._ensure_tables_retrying()
                     await self._drain_own_pending()
-                    ready = True
+                    group_ready = True
                 batch: list[Entry] = []
                 if loop.time() >= next_claim:
                     batch = await self._claim_stale()
@@ -174,6 +182,7 @@ class Shipper:
                     await self._ship(batch)
                 attempt = 0
             except RedisError as exc:
+                group_ready = False
                 self._counters.last_error = type(exc).__name__
                 log.warning("outbox unavailable: %r", exc)
                 await self._wait(self._backoff_s(attempt))

@@ -266,3 +266,23 @@ async def test_the_event_is_written_only_if_its_transaction_commits(redis_client
         await outbox.append(pipe, event)
         await pipe.execute()
     assert await outbox.length(redis_client) == 1
+
+
+async def test_the_shipper_recreates_its_group_when_the_stream_is_lost(
+    redis_client: Redis, endpoint: IlpEndpoint
+) -> None:
+    config = fast_config(endpoint)
+    outbox = Outbox(config)
+    first, second = make_events(10), make_events(10, start=10)
+    shipper = Shipper(redis_client, config)
+    task = asyncio.create_task(shipper.run())
+    try:
+        await produce(redis_client, outbox, first)
+        await wait_until(lambda: len(endpoint.event_ids()) == 10)
+        await redis_client.flushall()  # the stream and its consumer group are gone
+        await wait_until(lambda: shipper.stats.last_error == "ResponseError")
+        await produce(redis_client, outbox, second)
+        await wait_until(lambda: len(endpoint.event_ids()) == 20)
+    finally:
+        await stop(shipper, task)
+    assert set(endpoint.event_ids()) == {e.event_id for e in first + second}
