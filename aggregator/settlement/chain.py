@@ -225,6 +225,11 @@ class ChainClient:
         if raws:
             await self.batch([RpcCall("eth_sendRawTransaction", [r]) for r in raws])
 
+    async def fee_paid(self, tx_hash: str) -> int:
+        """Wei a transaction paid for gas: gas used times the effective gas price."""
+        receipt = await self.call("eth_getTransactionReceipt", tx_hash)
+        return _int(receipt["gasUsed"]) * _int(receipt["effectiveGasPrice"])
+
     async def receipts(self, tx_hashes: Sequence[str]) -> list[Receipt | None]:
         if not tx_hashes:
             return []
@@ -284,6 +289,7 @@ class AccountSender:
         self.account = account
         self._nonce: int | None = None
         self._lock = asyncio.Lock()
+        self.sent: list[SignedTx] = []
 
     @property
     def address(self) -> str:
@@ -316,6 +322,7 @@ class AccountSender:
                 self._nonce = None
                 raise ChainError("nonce already used", chain=self.client.key, nonce=signed.nonce)
             self._nonce += 1
+            self.sent.append(signed)
             return signed
 
     async def transact(

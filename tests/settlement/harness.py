@@ -24,7 +24,7 @@ from aggregator.settlement.config import SettlementConfig
 from aggregator.settlement.coordinator import Coordinator
 from aggregator.settlement.quotes import QuoteStore
 from aggregator.settlement.service import SettlementService
-from aggregator.settlement.swap import Swap
+from aggregator.settlement.swap import Swap, SwapPhase
 
 _BALANCE_OF = keccak(text="balanceOf(address)")[:4]
 
@@ -99,6 +99,23 @@ class Stack:
                         chain.key, asset, owner
                     )
         return out
+
+    async def wait_phase(
+        self, swap_id: str, phases: Iterable[SwapPhase], limit_s: float = 30.0
+    ) -> Swap:
+        wanted = set(phases)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit_s
+        while True:
+            swap = await self.service.get_swap(swap_id)
+            if swap.phase in wanted:
+                return swap
+            if loop.time() > deadline:
+                raise AssertionError(f"swap {swap_id[:10]} stuck in {swap.phase.value}")
+            await asyncio.sleep(0.02)
+
+    async def chain_time(self, chain: str) -> int:
+        return (await self.clients[chain].head()).timestamp
 
     async def wait_terminal(self, swap_ids: Iterable[str], limit_s: float = 60.0) -> list[Swap]:
         ids = list(swap_ids)
