@@ -286,3 +286,27 @@ async def test_the_shipper_recreates_its_group_when_the_stream_is_lost(
     finally:
         await stop(shipper, task)
     assert set(endpoint.event_ids()) == {e.event_id for e in first + second}
+
+
+async def test_pending_entries_removed_by_the_cap_are_counted_and_released(
+    redis_client: Redis, endpoint: IlpEndpoint
+) -> None:
+    config = fast_config(endpoint, consumer="capped", claim_min_idle_ms=3_600_000)
+    outbox = Outbox(config)
+    await produce(redis_client, outbox, make_events(10))
+    await redis_client.xgroup_create(config.outbox_key, config.group, id="0")
+    await redis_client.xreadgroup(config.group, config.consumer, {config.outbox_key: ">"})
+    await redis_client.xtrim(config.outbox_key, maxlen=0, approximate=False)  # as the cap does
+    assert await pending(redis_client, config) == 10
+
+    later = make_events(5, start=10)
+    shipper = Shipper(redis_client, config)
+    task = asyncio.create_task(shipper.run())
+    try:
+        await wait_until(lambda: shipper.stats.trimmed == 10)
+        await produce(redis_client, outbox, later)
+        await wait_until(lambda: len(endpoint.event_ids()) == 5)
+    finally:
+        await stop(shipper, task)
+    assert set(endpoint.event_ids()) == {e.event_id for e in later}
+    assert await pending(redis_client, config) == 0
