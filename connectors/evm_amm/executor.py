@@ -9,8 +9,10 @@ is sent, and again by the pool itself on chain; either way a shortfall is a
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from eth_account import Account
@@ -40,16 +42,16 @@ __all__ = ["SwapExecutor", "min_out_for_limit"]
 
 
 def min_out_for_limit(request: ExecutionRequest, pool: PoolRef) -> int:
-    """The minimum output a limit price implies (0 without one), in base units."""
+    """The minimum output a limit price implies (0 without one), in base units, exactly."""
     if request.limit_price is None or request.limit_price <= 0:
         return 0
-    scale = Decimal(10) ** (pool.quote_decimals - pool.base_decimals)
-    per_unit = request.limit_price * scale  # quote base units per base base unit
+    # quote base units per base base unit, as an exact fraction
+    per_unit = Fraction(request.limit_price) * Fraction(10) ** (
+        pool.quote_decimals - pool.base_decimals
+    )
     if request.side is Side.SELL_BASE:
-        out = Decimal(request.amount_in) * per_unit
-    else:
-        out = Decimal(request.amount_in) / per_unit
-    return int(out.to_integral_value(rounding=ROUND_FLOOR))
+        return math.floor(request.amount_in * per_unit)
+    return math.floor(request.amount_in / per_unit)
 
 
 class SwapExecutor:
