@@ -11,8 +11,8 @@ exactly, and rounding it would silently change the book.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass, field
+from decimal import Context, Decimal, InvalidOperation
 
 from aggregator.errors import UnknownAssetError
 from aggregator.models import (
@@ -32,6 +32,7 @@ from connectors.offchain_venue.schemas import (
 )
 
 __all__ = [
+    "EXACT",
     "Balance",
     "MarketSpec",
     "balances_from_account",
@@ -39,13 +40,25 @@ __all__ = [
     "decimal_places",
     "market_specs",
     "parse_scaled",
+    "scaled_decimal",
 ]
+
+EXACT = Context(prec=160)
+"""Enough digits for any 256-bit amount at any scale: arithmetic in it never rounds."""
+
+
+def scaled_decimal(value: int, places: int) -> Decimal:
+    """``value * 10**-places`` as an exact ``Decimal``."""
+    return Decimal(value).scaleb(-places, context=EXACT)
 
 
 def decimal_places(value: Decimal) -> int:
     """Digits after the point needed to write ``value`` exactly."""
     exponent = value.normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+_POW10: tuple[int, ...] = tuple(10**i for i in range(80))
 
 
 def parse_scaled(text: str, scale: int) -> int:
@@ -56,14 +69,18 @@ def parse_scaled(text: str, scale: int) -> int:
     beyond ``scale`` places.
     """
     whole, _, frac = text.partition(".")
-    if len(frac) > scale:
+    places = len(frac)
+    if places > scale:
         if frac[scale:].strip("0"):
             raise ValueError(f"{text!r} has more than {scale} decimals")
         frac = frac[:scale]
-    digits = whole + frac + "0" * (scale - len(frac))
-    if not whole or not digits.isascii() or not digits.isdigit():
+        places = scale
+    if not whole.isdigit() or not (frac.isdigit() or not frac) or not text.isascii():
         raise ValueError(f"{text!r} is not a decimal number")
-    return int(digits)
+    return int(whole + frac) * _POW10[scale - places]
+
+
+_PRICE_CACHE_SIZE = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +94,8 @@ class MarketSpec:
     quote_decimals: int
     min_price: Decimal
     max_price: Decimal | None
+    _prices: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    """Parsed price strings: a book's prices repeat, so most lookups hit."""
 
     @property
     def symbol(self) -> str:
@@ -84,12 +103,21 @@ class MarketSpec:
 
     def price(self, scaled: int) -> Decimal:
         """An integer price key back to the exact ``Decimal``."""
-        return Decimal(scaled).scaleb(-self.price_scale)
+        return scaled_decimal(scaled, self.price_scale)
 
     def levels(self, wire: tuple[PriceLevel, ...]) -> list[tuple[int, int]]:
         """Wire levels as ``(price_key, size_base_units)``; ``ValueError`` if malformed."""
-        ps, bd = self.price_scale, self.base_decimals
-        return [(parse_scaled(p, ps), parse_scaled(q, bd)) for p, q in wire]
+        prices, scale, decimals = self._prices, self.price_scale, self.base_decimals
+        out = []
+        for p, q in wire:
+            price = prices.get(p)
+            if price is None:
+                price = parse_scaled(p, scale)
+                if len(prices) >= _PRICE_CACHE_SIZE:
+                    prices.clear()
+                prices[p] = price
+            out.append((price, parse_scaled(q, decimals)))
+        return out
 
 
 def _decimal(text: str | None, what: str) -> Decimal:
@@ -105,7 +133,7 @@ def _decimal(text: str | None, what: str) -> Decimal:
 
 
 def _units(value: Decimal, decimals: int, what: str) -> int:
-    scaled = value.scaleb(decimals)
+    scaled = value.scaleb(decimals, context=EXACT)
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{what} {value} is finer than {decimals} decimals")
     return int(scaled)

@@ -30,7 +30,7 @@ from fractions import Fraction
 from aggregator.errors import VenueError, VenueRejectedError
 from aggregator.models import BPS, OrderBook, Side
 from aggregator.plugins.protocol import ExecutionRequest, ExecutionResult, Fill
-from connectors.offchain_venue.convert import MarketSpec, parse_scaled
+from connectors.offchain_venue.convert import EXACT, MarketSpec, parse_scaled, scaled_decimal
 from connectors.offchain_venue.schemas import OrderResponse
 
 __all__ = ["OrderPlan", "client_order_id", "plan_order", "result_from_order"]
@@ -66,8 +66,8 @@ class OrderPlan:
     client_order_id: str
 
     def params(self, spec: MarketSpec) -> list[tuple[str, str]]:
-        price = self.price.quantize(Decimal(1).scaleb(-spec.price_scale))
-        quantity = Decimal(self.quantity).scaleb(-spec.base_decimals)
+        price = self.price.quantize(scaled_decimal(1, spec.price_scale), context=EXACT)
+        quantity = scaled_decimal(self.quantity, spec.base_decimals)
         return [
             ("symbol", self.symbol),
             ("side", self.side),
@@ -83,7 +83,7 @@ class OrderPlan:
 def _to_tick(value: Fraction, tick: Decimal, *, up: bool) -> Decimal:
     steps = value / Fraction(tick)
     whole = -(-steps.numerator // steps.denominator) if up else steps.numerator // steps.denominator
-    return tick * whole
+    return EXACT.multiply(tick, Decimal(whole))
 
 
 def _whole_price(quote_units: int, base_units: int, spec: MarketSpec) -> Fraction:

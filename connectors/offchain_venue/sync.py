@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, StrEnum
+from typing import NamedTuple
 
 from aggregator.models import OrderBook
 from connectors.offchain_venue.book import LevelBook
@@ -76,8 +77,7 @@ class SyncOutcome(Enum):
     """The snapshot predates the buffered diffs: fetch a newer one."""
 
 
-@dataclass(frozen=True, slots=True)
-class Diff:
+class Diff(NamedTuple):
     """A parsed depth diff: update ids ``first..last`` and level totals as integers."""
 
     first: int

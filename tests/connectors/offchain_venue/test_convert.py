@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal
 
 import pytest
 from hypothesis import given
@@ -125,7 +125,7 @@ def test_parse_scaled_refuses_inexact_or_malformed_strings(text: str, scale: int
 
 @given(st.integers(min_value=0, max_value=10**30), st.integers(0, 18), st.integers(0, 6))
 def test_parse_scaled_round_trips_decimal_formatting(value: int, scale: int, pad: int) -> None:
-    text = f"{Decimal(value).scaleb(-scale):f}"
+    text = f"{Decimal(value).scaleb(-scale, context=Context(prec=100)):f}"
     if "." not in text and pad:
         text += "."
     text += "0" * pad if "." in text else ""
