@@ -2,5 +2,6 @@
 
 pytest_plugins = [
     "tests.fixtures.processes",
+    "tests.fixtures.venue",
     "tests.fixtures.devnet",
 ]
