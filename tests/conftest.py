@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.processes",
     "tests.fixtures.venue",
     "tests.fixtures.devnet",
+    "pytester",
 ]
