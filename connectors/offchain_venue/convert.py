@@ -94,6 +94,8 @@ class MarketSpec:
     quote_decimals: int
     min_price: Decimal
     max_price: Decimal | None
+    min_notional: Decimal = Decimal(0)
+    """Smallest ``price * quantity`` of an order (NOTIONAL or MIN_NOTIONAL filter)."""
     _prices: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     """Parsed price strings: a book's prices repeat, so most lookups hit."""
 
@@ -164,6 +166,8 @@ def _spec(info: SymbolInfo, registry: AssetRegistry, venue: str, fee_bps: int) -
     min_qty = _decimal(lot_filter.minQty or "0", "minQty")
     min_price = _decimal(price_filter.minPrice or "0", "minPrice")
     max_price = _decimal(price_filter.maxPrice or "0", "maxPrice")
+    notional = info.filter("NOTIONAL") or info.filter("MIN_NOTIONAL")
+    min_notional = _decimal(notional.minNotional or "0", "minNotional") if notional else Decimal(0)
     location = Location.venue(venue)
     market = Market(
         id=f"{venue}:{info.symbol}",
@@ -185,6 +189,7 @@ def _spec(info: SymbolInfo, registry: AssetRegistry, venue: str, fee_bps: int) -
         quote_decimals=quote_decimals,
         min_price=max(min_price, tick),
         max_price=max_price if max_price > 0 else None,
+        min_notional=min_notional,
     )
 
 

@@ -6,7 +6,8 @@ amounts).
 * SELL_BASE (base in): quantity is ``amount_in`` rounded down to the lot; the limit is
   the request's ``limit_price`` rounded *up* to the tick, or else the lowest price at
   which the whole quantity still yields ``min_amount_out`` after the taker fee, or else
-  the venue's minimum price (sell at any price).
+  the venue's minimum price (sell at any price); never below the price at which the
+  order's value would fall under the venue's minimum notional.
 * BUY_BASE (quote in): the limit is ``limit_price`` rounded *down* to the tick, or else
   the highest price at which ``amount_in`` still buys ``min_amount_out`` after the fee
   (rounded up to the lot), or else the deepest ask level ``amount_in`` would reach in the
@@ -119,7 +120,10 @@ def plan_order(request: ExecutionRequest, spec: MarketSpec, book: OrderBook | No
             price = _to_tick(_whole_price(gross, quantity, spec), tick, up=True)
         else:
             price = spec.min_price
-        return OrderPlan(market.symbol, "SELL", max(price, tick), quantity, cid)
+        # A limit below min_notional / quantity would be refused by the venue's filter.
+        floor = Fraction(spec.min_notional) / Fraction(quantity, 10**spec.base_decimals)
+        price = max(price, _to_tick(floor, tick, up=True), tick)
+        return OrderPlan(market.symbol, "SELL", price, quantity, cid)
     if request.limit_price is not None:
         price = _to_tick(Fraction(request.limit_price), tick, up=False)
     elif request.min_amount_out > 0:

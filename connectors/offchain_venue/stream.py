@@ -47,6 +47,7 @@ class DepthStream:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
         self._drop = 0
+        self._local_close: str | None = None
         self.connected = False
         self.connects = 0
         """Connections opened so far."""
@@ -79,6 +80,7 @@ class DepthStream:
         """Close the current connection as if the network dropped it (it reconnects)."""
         ws = self._ws
         if ws is not None:
+            self._local_close = "closed by the connector"
             await ws.close()
 
     async def _run(self) -> None:
@@ -94,7 +96,9 @@ class DepthStream:
                     self.connects += 1
                     self._on_open()
                     await self._read(ws)
-                    if ws.close_code is not None:
+                    if self._local_close is not None:
+                        reason, self._local_close = self._local_close, None
+                    elif ws.close_code is not None:
                         reason = f"closed by the venue (code {ws.close_code})"
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 reason = f"{type(exc).__name__}: {exc}".rstrip(": ")

@@ -59,9 +59,16 @@ def test_sell_limit_is_the_lowest_tick_that_meets_the_minimum(
     assert plan.price % market.tick_size == 0
     proceeds = _net(int(_quote_units(plan.price, quantity, spec)), market.fee_bps)
     assert proceeds >= min_out
+    value = _quote_units(plan.price, quantity, spec) / 10**spec.quote_decimals
+    assert value >= spec.min_notional
     lower = plan.price - market.tick_size
     if lower > 0:
-        assert _net(int(_quote_units(lower, quantity, spec)), market.fee_bps) < min_out
+        lower_value = _quote_units(lower, quantity, spec)
+        # One tick lower misses the minimum output, or the venue's minimum notional.
+        assert (
+            _net(int(lower_value), market.fee_bps) < min_out
+            or lower_value / 10**spec.quote_decimals < spec.min_notional
+        )
 
 
 @settings(max_examples=200, deadline=None)
@@ -97,10 +104,18 @@ def test_explicit_limits_round_towards_safety(specs: dict[str, MarketSpec]) -> N
     assert buy.price == Decimal("2999.40")
 
 
-def test_sell_without_limit_or_minimum_accepts_any_price(specs: dict[str, MarketSpec]) -> None:
+def test_sell_without_limit_or_minimum_accepts_any_price_the_venue_allows(
+    specs: dict[str, MarketSpec],
+) -> None:
     spec = specs["WETHUSDC"]
-    plan = plan_order(_request(Side.SELL_BASE, 10**18, 0), spec, None)
-    assert plan.price == spec.min_price
+    assert spec.min_notional > 0
+    big = plan_order(_request(Side.SELL_BASE, 10**22, 0), spec, None)
+    assert big.price == spec.min_price
+    # A small order's lowest limit is where its value reaches the minimum notional.
+    small = plan_order(_request(Side.SELL_BASE, spec.market.lot_size * 3, 0), spec, None)
+    value = _quote_units(small.price, small.quantity, spec) / 10**spec.quote_decimals
+    below = _quote_units(small.price - spec.market.tick_size, small.quantity, spec)
+    assert value >= spec.min_notional > below / 10**spec.quote_decimals
 
 
 def test_buy_without_limit_reaches_the_deepest_ask_the_budget_needs(
