@@ -13,15 +13,20 @@ boundary never inspects ``str(e)``.
     ├── ValidationError (400)            a request or input is malformed
     │   ├── UnknownAssetError (400)
     │   ├── InvalidAmountError (400)
-    │   └── InvalidAddressError (400)
+    │   ├── InvalidAddressError (400)
+    │   ├── MalformedJsonError (400)     a request body that is not JSON
+    │   ├── RequestSchemaError (422)     a body that breaks the request schema
+    │   └── PayloadTooLargeError (413)
     ├── NotFoundError (404)
     │   ├── QuoteNotFoundError
     │   └── SwapNotFoundError
     ├── ConflictError (409)
     │   ├── QuoteExpiredError
     │   ├── QuoteAlreadyUsedError
-    │   └── StateConflictError           compare-and-set lost
+    │   ├── StateConflictError           compare-and-set lost
+    │   └── InventoryUnavailableError    a quote's inventory was taken meanwhile
     ├── AuthError (401)
+    ├── MethodNotAllowedError (405)
     ├── RateLimitedError (429)           carries retry_after seconds
     ├── NoLiquidityError (503/422)       no healthy source, or not enough depth
     │   └── InsufficientLiquidityError (422)
@@ -68,12 +73,16 @@ __all__ = [
     "InsufficientLiquidityError",
     "InvalidAddressError",
     "InvalidAmountError",
+    "InventoryUnavailableError",
     "JournalError",
     "JournalQueryError",
     "JournalWriteError",
     "LeaseLostError",
+    "MalformedJsonError",
+    "MethodNotAllowedError",
     "NoLiquidityError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "PluginError",
     "PluginVersionError",
     "QuarantinedError",
@@ -82,6 +91,7 @@ __all__ = [
     "QuoteNotFoundError",
     "RateLimitedError",
     "ReceiptTimeoutError",
+    "RequestSchemaError",
     "RpcUnavailableError",
     "SettlementError",
     "SlippageExceededError",
@@ -326,3 +336,28 @@ class ExchangeError(AggregatorError):
         code = self.default_venue_code if venue_code is None else venue_code
         super().__init__(message, venue_code=code, **details)
         self.venue_code = code
+
+
+class MalformedJsonError(ValidationError):
+    code = "malformed_json"
+
+
+class RequestSchemaError(ValidationError):
+    """A well-formed JSON body that breaks the request schema; ``details.fields`` says where."""
+
+    code = "invalid_request"
+    status = 422
+
+
+class PayloadTooLargeError(ValidationError):
+    code = "payload_too_large"
+    status = 413
+
+
+class MethodNotAllowedError(AggregatorError):
+    code = "method_not_allowed"
+    status = 405
+
+
+class InventoryUnavailableError(ConflictError):
+    code = "inventory_unavailable"
