@@ -80,6 +80,9 @@ class VenueState:
     def now_ms(self) -> int:
         return self.clock_ns() // 1_000_000
 
+    def now_s(self) -> float:
+        return self.clock_ns() / 1e9
+
     def spec(self, symbol: str) -> SymbolSpec:
         spec = self.specs.get(symbol)
         if spec is None:
@@ -88,6 +91,7 @@ class VenueState:
 
 
 STATE = web.AppKey("venue_state", VenueState)
+ACCOUNT = web.RequestKey("venue_account", str)
 
 
 def build_state(
@@ -168,11 +172,11 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         )
     if not response.prepared:
         remote = request.remote or "-"
-        now = time.time()
+        now = state.now_s()
         response.headers[f"X-MBX-USED-WEIGHT-{state.weights.label}"] = str(
             state.weights.used(remote, now)
         )
-        account = request.get("account")
+        account = request.get(ACCOUNT)
         if account is not None and request.path == "/api/v3/order":
             response.headers[f"X-MBX-ORDER-COUNT-{state.orders.label}"] = str(
                 state.orders.used(account, now)
@@ -190,7 +194,8 @@ async def _params(request: web.Request) -> tuple[Params, str]:
 
 
 def _charge(request: web.Request, weight: int) -> None:
-    request.app[STATE].weights.hit(request.remote or "-", weight, time.time())
+    state = request.app[STATE]
+    state.weights.hit(request.remote or "-", weight, state.now_s())
 
 
 async def _public(request: web.Request, weight: int) -> Params:
@@ -212,7 +217,7 @@ async def _signed(
         params.as_dict(),
         state.now_ms(),
     )
-    request["account"] = account
+    request[ACCOUNT] = account
     return state, params, account
 
 
@@ -320,7 +325,7 @@ async def new_order(request: web.Request) -> web.Response:
         client_order_id=params.client_id("newClientOrderId"),
         stp=params.enum("selfTradePreventionMode", SelfTradePrevention),
     )
-    state.orders.hit(account, 1, time.time())
+    state.orders.hit(account, 1, state.now_s())
     result = state.engine.place(request_, state.clock_ns())
     if resp_type == "ACK":
         return _json(wire.order_ack(result.order))

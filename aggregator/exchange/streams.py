@@ -165,9 +165,15 @@ class StreamHub:
     ) -> web.StreamResponse:
         """Run one WebSocket connection subscribed to ``names`` until it closes."""
         ws = web.WebSocketResponse(heartbeat=20.0)
-        await ws.prepare(request)
         sub = Subscriber(ws, combined, self.queue_size)
+        # Subscribed before the handshake completes, so the client misses nothing that
+        # happens after it sees the connection open.
         self.subscribe(sub, names)
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            self.drop(sub)
+            raise
         pump = asyncio.create_task(sub.pump())
         try:
             async for message in ws:
