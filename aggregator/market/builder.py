@@ -116,35 +116,36 @@ def topology_key(markets: Iterable[Market], locations: Iterable[str] = ()) -> st
 
 
 def reference_prices(
-    markets: Mapping[str, Market],
-    liquidity: Mapping[str, Liquidity],
+    mids: Iterable[tuple[str, str, Decimal]],
     numeraire: str = "USDC",
     fixed: Mapping[str, Decimal] | None = None,
 ) -> dict[str, Decimal]:
     """USD per whole unit of each asset reachable from the numeraire through market mids.
 
-    Each round prices every unpriced asset that trades against a priced one, as
-    the median over those markets; the numeraire (and ``fixed``) are given.
+    ``mids`` are ``(base, quote, mid)`` with the mid in quote per base. Each round
+    prices every unpriced asset that trades against an asset priced in an
+    earlier round, as the median over those markets; the numeraire (and
+    ``fixed``) are given.
     """
     prices: dict[str, Decimal] = {numeraire: Decimal(1)}
     prices.update(fixed or {})
-    mids: list[tuple[str, str, Decimal]] = []
-    for market_id, market in markets.items():
-        liq = liquidity.get(market_id)
-        mid = liq.mid_price() if liq is not None else None
-        if mid is not None and mid > 0:
-            mids.append((market.base.asset, market.quote.asset, mid))
-    while True:
+    neighbours: dict[str, list[tuple[str, Decimal, bool]]] = {}
+    for base, quote, mid in mids:
+        if mid > 0:
+            neighbours.setdefault(base, []).append((quote, mid, True))
+            neighbours.setdefault(quote, []).append((base, mid, False))
+    frontier = list(prices)
+    while frontier:
         found: dict[str, list[Decimal]] = {}
-        for base, quote, mid in mids:
-            if quote in prices and base not in prices:
-                found.setdefault(base, []).append(mid * prices[quote])
-            elif base in prices and quote not in prices:
-                found.setdefault(quote, []).append(prices[base] / mid)
-        if not found:
-            return prices
+        for priced in frontier:
+            for other, mid, priced_is_base in neighbours.get(priced, ()):
+                if other not in prices:
+                    value = prices[priced] / mid if priced_is_base else mid * prices[priced]
+                    found.setdefault(other, []).append(value)
         for asset, values in found.items():
-            prices[asset] = statistics.median(values)
+            prices[asset] = values[0] if len(values) == 1 else statistics.median(values)
+        frontier = list(found)
+    return prices
 
 
 class SnapshotBuilder:
@@ -167,8 +168,12 @@ class SnapshotBuilder:
         self._numeraire = numeraire
         self._max_age_ns = max_age_ns
         self._clock = clock
+        self._chain_sources = tuple(
+            c if isinstance(c, ChainStateSource) else None for c in self._connectors
+        )
         self._last_topology: tuple[frozenset[str], frozenset[str]] | None = None
         self._last_key = ""
+        self._mids: dict[str, tuple[Liquidity, Decimal | None]] = {}
 
     @property
     def connectors(self) -> tuple[Connector, ...]:
@@ -180,10 +185,10 @@ class SnapshotBuilder:
         liquidity: dict[str, Liquidity] = {}
         chains: dict[str, ChainState] = {}
         excluded: list[Exclusion] = []
-        for connector in self._connectors:
-            if isinstance(connector, ChainStateSource):
+        for connector, chain_source in zip(self._connectors, self._chain_sources, strict=True):
+            if chain_source is not None:
                 try:
-                    state = connector.chain_state()
+                    state = chain_source.chain_state()
                 except AggregatorError:
                     pass
                 else:
@@ -236,11 +241,29 @@ class SnapshotBuilder:
             chains=chains,
             inventory=inventory,
             transfer_cost=self._transfer_cost,
-            reference_prices=reference_prices(markets, liquidity, self._numeraire),
+            reference_prices=reference_prices(self._quotes(markets, liquidity), self._numeraire),
             venues=self._venues,
             excluded=tuple(excluded),
             topology_key=self._topology(markets, inventory),
         )
+
+    def _quotes(
+        self, markets: Mapping[str, Market], liquidity: Mapping[str, Liquidity]
+    ) -> list[tuple[str, str, Decimal]]:
+        """(base, quote, mid) of every included market; a mid is computed once per state."""
+        out = []
+        cache = self._mids
+        for market_id, liq in liquidity.items():
+            cached = cache.get(market_id)
+            if cached is not None and cached[0] is liq:
+                mid = cached[1]
+            else:
+                mid = liq.mid_price()
+                cache[market_id] = (liq, mid)
+            if mid is not None:
+                market = markets[market_id]
+                out.append((market.base.asset, market.quote.asset, mid))
+        return out
 
     def _inventory_lines(self) -> tuple[InventoryLine, ...]:
         if self._inventory is None:
