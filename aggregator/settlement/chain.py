@@ -22,7 +22,7 @@ from eth_typing import HexStr
 from hexbytes import HexBytes
 
 from aggregator.chain.rpc import RpcCall, rpc_batch
-from aggregator.errors import ChainError, ReceiptTimeoutError
+from aggregator.errors import ChainError, ReceiptTimeoutError, RpcUnavailableError
 from aggregator.settlement.machine import Receipt
 from aggregator.settlement.terms import HtlcState, state_of_calldata
 
@@ -146,9 +146,19 @@ class ChainClient:
         self.last_base_fee = 0
 
     async def batch(self, calls: Sequence[RpcCall]) -> list[Any]:
-        self.counter.requests += 1
-        self.counter.calls += len(calls)
-        return await rpc_batch(self.url, calls, session=self.session)
+        """One HTTP request; retried once on a transport failure (a keep-alive connection
+        the node closed), which is safe: every call made here is idempotent, a raw
+        transaction included (same bytes, same hash)."""
+        for attempt in range(2):
+            self.counter.requests += 1
+            self.counter.calls += len(calls)
+            try:
+                return await rpc_batch(self.url, calls, session=self.session)
+            except RpcUnavailableError:
+                if attempt:
+                    raise
+                await asyncio.sleep(0.01)
+        raise AssertionError("unreachable")
 
     async def call(self, method: str, *params: Any) -> Any:
         return (await self.batch([RpcCall(method, list(params))]))[0]

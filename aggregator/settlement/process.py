@@ -12,13 +12,14 @@ import asyncio
 import logging
 import signal
 import sys
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
 from redis.asyncio import Redis
 
 from aggregator.devnet.manifest import load_manifest
-from aggregator.errors import AggregatorError
+from aggregator.errors import AggregatorError, ConfigError
 from aggregator.settlement.config import SettlementConfig
 from aggregator.settlement.coordinator import Coordinator
 from aggregator.settlement.crash import CrashPoints
@@ -34,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--devnet-dir", type=Path, required=True, help="Devnet state dir.")
     parser.add_argument("--redis", required=True, help="Redis URL, e.g. redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML file of settlement settings (any SettlementConfig field but chains).",
+    )
     parser.add_argument("--lease-ttl-ms", type=int, default=None, help="Per-swap lease TTL.")
     parser.add_argument("--poll-interval", type=float, default=None, help="Seconds per tick.")
     parser.add_argument(
@@ -48,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
 async def serve(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.devnet_dir)
     overrides: dict[str, object] = {}
+    if args.config is not None:
+        try:
+            overrides.update(tomllib.loads(args.config.read_text(encoding="utf-8")))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {args.config}: {exc}") from exc
     if args.lease_ttl_ms is not None:
         overrides["lease_ttl_ms"] = args.lease_ttl_ms
     if args.poll_interval is not None:
