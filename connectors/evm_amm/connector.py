@@ -18,7 +18,13 @@ from decimal import Decimal
 
 import aiohttp
 
-from aggregator.errors import ConfigError, NotFoundError, StaleSourceError, UnknownAssetError
+from aggregator.errors import (
+    ChainError,
+    ConfigError,
+    NotFoundError,
+    StaleSourceError,
+    UnknownAssetError,
+)
 from aggregator.market.snapshot import ChainState
 from aggregator.models.assets import AssetAt, Location
 from aggregator.models.liquidity import AmmCurve
@@ -128,11 +134,11 @@ class EvmAmmConnector:
         )
         try:
             await self._follower.poll_once()
-        except ConfigError:
+        except ChainError:
+            pass  # the node may be down at start: the loop retries and health says why
+        except BaseException:
             await self.stop()
             raise
-        except Exception:  # the node may be down at start: the loop retries
-            pass
         self._task = asyncio.create_task(self._follower.run(), name=f"evm_amm:{self.name}")
 
     async def stop(self) -> None:
@@ -148,6 +154,8 @@ class EvmAmmConnector:
             self._session = None
         self._follower = None
         for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
             queue.put_nowait(None)
 
     async def _resolve_pools(self) -> None:

@@ -61,6 +61,12 @@ class ChainFollower:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._backoff_max)
                 continue
+            except Exception as exc:  # a malformed answer must not end the loop
+                log.exception("%s: unexpected failure while following", self._reader.url)
+                self._failed(ChainError(f"unexpected {type(exc).__name__}: {exc}"))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._backoff_max)
+                continue
             if self.error is not None:
                 log.info("%s answers again after %d failures", self._reader.url, self.failures)
             self.error = None

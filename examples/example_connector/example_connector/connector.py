@@ -78,6 +78,8 @@ class SyntheticBookConnector:
         self._running = False
         await self.venue.stop()
         for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
             queue.put_nowait(None)
 
     # -- market data -----------------------------------------------------------

@@ -174,3 +174,26 @@ async def test_stale_when_the_chain_stops_producing_blocks(
     assert "no new block" in (connector.health().reason or "")
     await rpc_batch(anvil.url, [RpcCall("evm_setIntervalMining", [BLOCK_TIME_S])])
     await _wait_status(connector, HealthStatus.HEALTHY, 5 * BLOCK_TIME_S)
+
+
+async def test_a_node_down_at_start_is_reported_and_picked_up_when_it_comes(
+    anvil: Anvil, following: EvmAmmConnector
+) -> None:
+    config = following.config
+    await following.stop()
+    anvil.kill()
+    late = EvmAmmConnector(
+        config, ConnectorContext(registry=ASSETS, instance_name="late", extras={})
+    )
+    await late.start()
+    try:
+        await _wait_status(late, HealthStatus.STALE, 2 * BLOCK_TIME_S)
+        assert "rpc_unavailable" in (late.health().reason or "")
+        assert late.liquidity(late.markets()[0].id) is None
+        anvil.start()
+        await _wait_status(late, HealthStatus.HEALTHY, 20)
+        curve = late.liquidity(late.markets()[0].id)
+        assert curve is not None
+        assert (curve.reserve_base, curve.reserve_quote) == (1_000 * 10**18, 3_000_000 * 10**6)
+    finally:
+        await late.stop()
