@@ -99,7 +99,7 @@ class OffchainVenueConnector:
         self._live_changed = asyncio.Event()
         self._started = False
         self._stopped = False
-        self._last_message_ns: int | None = None
+        self._last_data_ns: int | None = None
         self._last_sequence: int | None = None
         self._unreadable = 0
         self.skipped: dict[str, str] = {}
@@ -213,31 +213,31 @@ class OffchainVenueConnector:
             if not sync.live
         }
         now = now_ns()
-        age = None if self._last_message_ns is None else now - self._last_message_ns
+        age = None if self._last_data_ns is None else now - self._last_data_ns
         status, reason = HealthStatus.HEALTHY, None
         if self._stopped:
             status, reason = HealthStatus.STOPPED, "stopped"
         elif not self._started or not any(s.synced_once for s in self._syncs.values()):
             status, reason = HealthStatus.STARTING, self.last_error or "waiting for books"
         elif age is None or age > self.config.staleness_s * 1e9:
-            status, reason = HealthStatus.STALE, f"no stream message for {age} ns"
+            silent = "ever" if age is None else f"{age / 1e9:.1f} s"
+            status, reason = HealthStatus.STALE, f"no data from the venue for {silent}"
         elif len(quarantined) == len(self._syncs):
             status, reason = HealthStatus.QUARANTINED, "every market is resyncing"
         return Health(
             connector=self.name,
             status=status,
             reason=reason,
-            last_update_ns=self._last_message_ns,
+            last_update_ns=self._last_data_ns,
             last_sequence=self._last_sequence,
             age_ns=age,
             quarantined=quarantined,
         )
 
     def capabilities(self) -> Capabilities:
-        supported = {Capability.BOOKS, Capability.STREAM}
+        supported = {Capability.BOOKS, Capability.STREAM, Capability.STALENESS}
         unsupported: dict[Capability, str] = {
             Capability.AMM: "an order-book venue has no AMM curves",
-            Capability.STALENESS: "the venue cannot be paused from the connector",
         }
         if self.config.can_trade:
             supported |= {Capability.EXECUTE, Capability.BALANCES}
@@ -314,7 +314,7 @@ class OffchainVenueConnector:
         self._live_changed.set()
 
     def _on_message(self, text: str, ts_recv: int) -> None:
-        self._last_message_ns = ts_recv
+        self._last_data_ns = ts_recv
         try:
             data = CombinedDepthMessage.model_validate_json(text).data
         except PydanticValidationError as exc:
@@ -397,7 +397,9 @@ class OffchainVenueConnector:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _SNAPSHOT_BACKOFF_MAX_S)
                 continue
-            outcome = sync.on_snapshot(snapshot.lastUpdateId, bids, asks, now_ns())
+            received = now_ns()
+            self._last_data_ns = max(received, self._last_data_ns or 0)
+            outcome = sync.on_snapshot(snapshot.lastUpdateId, bids, asks, received)
             if outcome is SyncOutcome.LIVE:
                 self._live_changed.set()
                 self._publish(sync)

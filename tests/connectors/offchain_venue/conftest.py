@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 from aggregator.models import AssetRegistry, load_assets_config
+from connectors.offchain_venue import OffchainVenueConfig, OffchainVenueConnector
 from connectors.offchain_venue.convert import MarketSpec, market_specs
 from connectors.offchain_venue.schemas import ExchangeInfo
+from tests.fixtures.venue import VenueServer
 
 RESOURCES = Path(__file__).parent / "resources"
 ASSETS = Path(__file__).parents[3] / "config" / "assets.toml"
@@ -53,3 +55,19 @@ def exchange_info() -> ExchangeInfo:
 def specs(exchange_info: ExchangeInfo, registry: AssetRegistry) -> dict[str, MarketSpec]:
     found, _ = market_specs(exchange_info, registry, VENUE, fee_bps=10)
     return {spec.symbol: spec for spec in found}
+
+
+def live_connector(
+    venue: VenueServer, registry: AssetRegistry, **overrides: Any
+) -> OffchainVenueConnector:
+    """A connector (not started) on the ``venue_server`` fixture's venue, as the resolver."""
+    config = OffchainVenueConfig.model_validate(
+        {
+            "rest_url": venue.rest_url,
+            "ws_url": venue.ws_url,
+            "api_key": venue.api_key,
+            "api_secret": venue.api_secret,
+        }
+        | overrides
+    )
+    return OffchainVenueConnector(VENUE, config, registry)
