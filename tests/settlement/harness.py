@@ -13,10 +13,12 @@ import aiohttp
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from aggregator.client.trader import TraderClient
 from aggregator.client.vault import SecretVault
 from aggregator.devnet.manifest import DevnetManifest
+from aggregator.errors import SwapNotFoundError
 from aggregator.models.quote import Quote
 from aggregator.models.timelocks import TimelockPolicy, timelock_plan
 from aggregator.settlement.chain import ChainClient, RpcCounter, new_session
@@ -107,12 +109,20 @@ class Stack:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit_s
         while True:
-            swap = await self.service.get_swap(swap_id)
-            if swap.phase in wanted:
+            swap = await self._get(swap_id)
+            if swap is not None and swap.phase in wanted:
                 return swap
             if loop.time() > deadline:
-                raise AssertionError(f"swap {swap_id[:10]} stuck in {swap.phase.value}")
+                phase = "nowhere" if swap is None else swap.phase.value
+                raise AssertionError(f"swap {swap_id[:10]} stuck in {phase}")
             await asyncio.sleep(0.02)
+
+    async def _get(self, swap_id: str) -> Swap | None:
+        """The swap, or None while it is missing (Redis lost it and it is being rebuilt)."""
+        try:
+            return await self.service.get_swap(swap_id)
+        except (SwapNotFoundError, RedisError):
+            return None
 
     async def chain_time(self, chain: str) -> int:
         return (await self.clients[chain].head()).timestamp
@@ -122,8 +132,9 @@ class Stack:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit_s
         while True:
-            swaps = [await self.service.get_swap(i) for i in ids]
-            if all(s.terminal for s in swaps):
+            found = [await self._get(i) for i in ids]
+            swaps = [s for s in found if s is not None]
+            if len(swaps) == len(ids) and all(s.terminal for s in swaps):
                 return swaps
             if loop.time() > deadline:
                 phases = {s.id[:10]: s.phase.value for s in swaps if not s.terminal}
