@@ -1,7 +1,8 @@
 """Orders, fills and the events the matching engine emits.
 
 ``Order`` is the engine's own mutable record (slots, no validation: it is on the hot
-path) and never leaves the engine; callers get frozen ``OrderView`` snapshots. Names and
+path) and never leaves the engine; callers get immutable ``OrderView`` snapshots (named
+tuples, like the fills and trades, because they are made on every operation). Names and
 statuses follow Binance Spot (``EXPIRED_IN_MATCH`` is the status of an order expired by
 self-trade prevention). All amounts are integers: prices in ticks, quantities in base
 units of the base asset, quote amounts in base units of the quote asset.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 __all__ = [
     "BookUpdate",
@@ -147,8 +149,7 @@ class Order:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class OrderView:
+class OrderView(NamedTuple):
     """A snapshot of an order; timestamps are integer nanoseconds."""
 
     order_id: int
@@ -173,8 +174,7 @@ class OrderView:
         return self.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
+class Fill(NamedTuple):
     """One trade of a taker order, from the taker's side."""
 
     trade_id: int
@@ -186,8 +186,7 @@ class Fill:
     maker_order_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class TradeEvent:
+class TradeEvent(NamedTuple):
     symbol: str
     trade_id: int
     price: int
