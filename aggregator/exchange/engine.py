@@ -291,6 +291,11 @@ class MatchingEngine:
             if symbol is None or o.request.symbol == symbol
         ]
 
+    def open_executed_qty(self, account: str, order_id: int) -> int | None:
+        """Executed quantity of an open order of ``account``; None if it is not open."""
+        order = self._open.get(account, {}).get(order_id)
+        return None if order is None else order.executed
+
     # -- internals ------------------------------------------------------------------------
 
     def _book(self, symbol: str) -> SymbolBook:

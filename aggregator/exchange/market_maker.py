@@ -1,13 +1,18 @@
 """The devnet's market maker: ladders of resting orders around a moving reference price.
 
-Per market it keeps ``levels`` limit orders on each side, level ``i`` at
-``first_offset_bps + i * level_spacing_bps`` from the reference (bids rounded down, asks
-up to the tick), each with its own size between ``min_size`` and ``max_size`` (whole
-lots). Every 50-200 ms (configurable) the log of the reference takes a step of a
-mean-reverting random walk (Ornstein-Uhlenbeck: pulled back towards the configured price
-by ``mean_reversion``, noise ``volatility_bps``), a few levels draw new sizes, and the
-maker cancels every order whose price or size is no longer wanted, or that traded, and
-places the missing ones. A requote is one engine batch, hence one depth diff per market.
+Per market it keeps ``levels`` limit orders on each side on a fixed price grid of
+``level_spacing_bps`` (of the configured price, in whole ticks): the best bid is the grid
+line at or below ``reference * (1 - first_offset_bps)``, the best ask the line at or above
+``reference * (1 + first_offset_bps)``, and further levels follow every grid step. Each
+grid price has its own size between ``min_size`` and ``max_size`` (whole lots).
+
+Every 50-200 ms (configurable) the log of the reference takes a step of a mean-reverting
+random walk (Ornstein-Uhlenbeck: pulled back towards the configured price by
+``mean_reversion``, noise ``volatility_bps``), a few prices draw new sizes, and the maker
+cancels every order whose price left the ladder, whose size changed, or that traded, and
+places the missing ones. Because the grid is fixed, a small move of the reference only
+shifts the ends of the ladder, so requotes are cheap but the book still changes every
+time. A requote is one engine batch, hence one depth diff per market.
 
 The walk is the only place floats appear: it yields a reference price that is turned into
 integer ticks before any order is made. It is seeded, so a run can be replayed.
@@ -37,7 +42,6 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class _Resting:
     order_id: int
-    price: int
     qty: int
 
 
@@ -49,6 +53,8 @@ class _Ladder:
         self.config = config
         self.log_anchor = math.log(float(config.reference_price))
         self.log_ref = self.log_anchor
+        anchor_ticks = config.reference_price / spec.tick_size
+        self.grid = max(1, int(anchor_ticks * config.level_spacing_bps / 10_000))
         lot = spec.lot_units
         try:
             self.min_lots = max(1, spec.qty_units(config.min_size) // lot)
@@ -57,7 +63,7 @@ class _Ladder:
             raise ConfigError(
                 f"market maker sizes of {spec.symbol} are not whole lots within LOT_SIZE"
             ) from exc
-        self.sizes = {(side, i): self.draw_size(rng) for side in Side for i in range(config.levels)}
+        self.sizes: dict[tuple[Side, int], int] = {}
         self.resting: dict[tuple[Side, int], _Resting] = {}
 
     def draw_size(self, rng: random.Random) -> int:
@@ -66,22 +72,28 @@ class _Ladder:
     def reference(self) -> float:
         return math.exp(self.log_ref)
 
-    def step(self, rng: random.Random) -> dict[tuple[Side, int], tuple[int, int]]:
-        """Move the reference and return the wanted ``(price_ticks, qty)`` per level."""
-        c = self.config
+    def step(self, rng: random.Random) -> dict[tuple[Side, int], int]:
+        """Move the reference and return the wanted quantity per ``(side, price_ticks)``."""
+        c, spec, grid = self.config, self.spec, self.grid
         self.log_ref += c.mean_reversion * (self.log_anchor - self.log_ref)
         self.log_ref += rng.gauss(0.0, c.volatility_bps / 10_000)
-        ref = self.reference() / float(self.spec.tick_size)
-        spec = self.spec
-        wanted: dict[tuple[Side, int], tuple[int, int]] = {}
+        ref = self.reference() / float(spec.tick_size)
+        offset = float(c.first_offset_bps) / 10_000
+        best_bid = math.floor(ref * (1 - offset) / grid) * grid
+        best_ask = math.ceil(ref * (1 + offset) / grid) * grid
+        wanted: dict[tuple[Side, int], int] = {}
         for i in range(c.levels):
-            offset = float(c.first_offset_bps + i * c.level_spacing_bps) / 10_000
-            bid = max(spec.min_price_ticks, math.floor(ref * (1 - offset)))
-            ask = min(spec.max_price_ticks, math.ceil(ref * (1 + offset)))
-            for side, price in ((Side.BUY, bid), (Side.SELL, ask)):
-                if rng.random() < c.resize_probability:
-                    self.sizes[(side, i)] = self.draw_size(rng)
-                wanted[(side, i)] = (price, self.sizes[(side, i)])
+            bid, ask = best_bid - i * grid, best_ask + i * grid
+            if bid >= spec.min_price_ticks:
+                wanted[(Side.BUY, bid)] = 0
+            if ask <= spec.max_price_ticks:
+                wanted[(Side.SELL, ask)] = 0
+        sizes = {key: size for key, size in self.sizes.items() if key in wanted}
+        for key in wanted:
+            if key not in sizes or rng.random() < c.resize_probability:
+                sizes[key] = self.draw_size(rng)
+            wanted[key] = sizes[key]
+        self.sizes = sizes
         return wanted
 
 
@@ -112,38 +124,36 @@ class MarketMaker:
     def step(self) -> None:
         """Requote every market once: cancel what is stale, place what is missing."""
         ts = self._clock_ns()
+        engine, account = self.engine, self.account
         for ladder in self._ladders:
             wanted = ladder.step(self._rng)
             symbol = ladder.spec.symbol
-            open_now = {o.order_id: o for o in self.engine.open_orders(self.account, symbol)}
-            with self.engine.batch():
+            with engine.batch():
                 for key, resting in list(ladder.resting.items()):
-                    view = open_now.get(resting.order_id)
-                    if view is not None and view.executed_qty == 0:
-                        if (resting.price, resting.qty) == wanted[key]:
-                            continue
-                        self.engine.cancel(self.account, symbol, ts, order_id=resting.order_id)
-                    elif view is not None:
-                        self.engine.cancel(self.account, symbol, ts, order_id=resting.order_id)
+                    executed = engine.open_executed_qty(account, resting.order_id)
+                    if executed == 0 and wanted.get(key) == resting.qty:
+                        continue
+                    if executed is not None:
+                        engine.cancel(account, symbol, ts, order_id=resting.order_id)
                     del ladder.resting[key]
-                for key, (price, qty) in wanted.items():
+                for key, qty in wanted.items():
                     if key in ladder.resting:
                         continue
                     request = OrderRequest(
-                        account=self.account,
+                        account=account,
                         symbol=symbol,
                         side=key[0],
                         type=OrderType.LIMIT,
                         quantity=qty,
-                        price=price,
+                        price=key[1],
                         time_in_force=TimeInForce.GTC,
                     )
                     try:
-                        order = self.engine.place(request, ts).order
+                        order = engine.place(request, ts).order
                     except ExchangeError:
                         continue  # out of funds on this side, or a filter: skip the level
                     if order.is_open:
-                        ladder.resting[key] = _Resting(order.order_id, price, qty)
+                        ladder.resting[key] = _Resting(order.order_id, qty)
 
     async def run(self) -> None:
         """Requote forever at random intervals between the configured bounds."""
