@@ -1,7 +1,8 @@
 """The AMM connector goes STALE when its node dies and comes back by itself.
 
-The connector follows its own anvil (interval mining, one block a second,
-state kept in a file so a restart brings the pools back). Killing the node
+The connector follows its own anvil (interval mining, one block a second, with
+transactions included at once so set-up is quick, and state kept in a file so
+a restart brings the pools back). Killing the node
 must show as STALE within two block intervals; restarting it on the same port
 must bring the same connector object back to HEALTHY.
 """
@@ -49,6 +50,7 @@ class Anvil:
             "--port", str(self.port),
             "--chain-id", str(CHAIN_ID),
             "--block-time", str(BLOCK_TIME_S),
+            "--mixed-mining",
             "--state", str(self.state),
             "--silent",
         ]  # fmt: skip
