@@ -139,6 +139,17 @@ BREAKAGES = {
         breakage = Diverges
         """,
     ),
+    "fetch_raises": (
+        "conformance/updates-reproduce-snapshot",
+        "raised RuntimeError: the source is gone",
+        """
+        class Raises(Wrapped):
+            async def fetch_liquidity(self, market_id):
+                raise RuntimeError("the source is gone")
+
+        breakage = Raises
+        """,
+    ),
     "never_stale": (
         "conformance/staleness-reported",
         "health stayed healthy for 1.5 s after the source stopped",

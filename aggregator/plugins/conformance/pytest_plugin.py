@@ -51,8 +51,10 @@ def _detail(report: pytest.TestReport) -> str:
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     text = getattr(report, "longreprtext", "") or ""
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    return lines[-1].strip() if lines else ""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    # the kit's own failures start with the case id; otherwise the last line says most
+    own = [ln for ln in lines if ln.startswith("conformance/")]
+    return own[0] if own else (lines[-1] if lines else "")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
@@ -171,6 +172,10 @@ class ConnectorConformance:
             pytest.skip(f"{case.id}: {skip}")
         except CaseFailed as failure:
             pytest.fail(f"{case.id}: {failure}", pytrace=False)
+        except Exception as exc:
+            # the connector (or a hook) raised: name the case, keep where it came from
+            where = "".join(traceback.format_exception(exc)[-6:]).rstrip()
+            pytest.fail(f"{case.id}: raised {type(exc).__name__}: {exc}\n{where}", pytrace=False)
 
     async def _lifecycle(
         self, case: Case, body: Body, needs: tuple[Capability, ...], start: bool
