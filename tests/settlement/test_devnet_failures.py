@@ -7,6 +7,7 @@ they move chain clocks and reorganize blocks.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from aggregator.devnet.control import increase_time, mine, revert, snapshot
 from aggregator.devnet.manifest import DevnetManifest
 from aggregator.settlement.service import SwapTicket
 from aggregator.settlement.swap import Reason, SwapPhase, TxKind
-from aggregator.settlement.terms import HtlcState, lock_calldata
+from aggregator.settlement.terms import HtlcState, HtlcTerms, lock_calldata
 from tests.settlement.harness import Stack, settlement_stack
 from tests.settlement.quotes import fixed_rate_quote
 
@@ -77,8 +78,8 @@ async def test_a_trader_who_never_claims_gets_the_input_back_and_the_resolver_it
         for chain, sender in stack.trader.senders.items():
             for tx in sender.sent:
                 paid[(chain, trader)] += await stack.clients[chain].fee_paid(tx.hash)
-        for tx in swap.txs:
-            paid[(tx.chain, resolver)] += await stack.clients[tx.chain].fee_paid(tx.hash)
+        for ref in swap.txs:
+            paid[(ref.chain, resolver)] += await stack.clients[ref.chain].fee_paid(ref.hash)
         for key, before in native_before.items():
             assert await stack.clients[key[0]].balance(key[1]) == before - paid[key], key
         assert coordinator is not None
@@ -93,7 +94,7 @@ async def test_a_lock_with_any_wrong_term_gets_no_destination_lock_and_is_refund
     async with settlement_stack(devnet, redis_url, tmp_path) as stack:
         await stack.start_coordinator()
         before = await stack.token_balance("alpha", "USDC", trader)
-        wrong = {
+        wrong: dict[str, Callable[[HtlcTerms], dict[str, object]]] = {
             "amount": lambda t: {"amount": t.amount - 1},
             "token": lambda t: {"token": alpha.tokens["WETH"].address},
             "recipient": lambda t: {"recipient": devnet.accounts.deployer.address},

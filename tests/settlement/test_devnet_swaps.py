@@ -37,8 +37,8 @@ DECIMALS = {"USDC": 6, "WETH": 18, "WBTC": 8}
 async def test_twenty_router_quoted_swaps_deliver_exactly_and_conserve_every_asset(
     devnet: DevnetManifest, redis_url: str, tmp_path: Path
 ) -> None:
-    trader = devnet.accounts.trader.address
-    resolver = devnet.accounts.resolver.address
+    trader: str = devnet.accounts.trader.address
+    resolver: str = devnet.accounts.resolver.address
     async with settlement_stack(devnet, redis_url, tmp_path) as stack:
         holders = [trader, resolver, devnet.accounts.deployer.address]
         holders += [c.htlc for c in devnet.chains]
@@ -72,12 +72,12 @@ async def test_twenty_router_quoted_swaps_deliver_exactly_and_conserve_every_ass
     # the reverse; the HTLC contracts hold nothing more than before; pools are untouched
     expected: dict[tuple[str, str, str], int] = {}
     for quote in quotes:
-        sell, buy = quote.request.sell, quote.request.buy
+        sold, bought = quote.request.sell, quote.request.buy
         for key, amount in (
-            ((sell.location.key, sell.asset, trader), -quote.amount_in),
-            ((sell.location.key, sell.asset, resolver), quote.amount_in),
-            ((buy.location.key, buy.asset, trader), quote.amount_out),
-            ((buy.location.key, buy.asset, resolver), -quote.amount_out),
+            ((sold.location.key, sold.asset, trader), -quote.amount_in),
+            ((sold.location.key, sold.asset, resolver), quote.amount_in),
+            ((bought.location.key, bought.asset, trader), quote.amount_out),
+            ((bought.location.key, bought.asset, resolver), -quote.amount_out),
         ):
             expected[key] = expected.get(key, 0) + amount
     for key in before:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aggregator.settlement.machine import (
     ActionKind,
     LockSeen,
@@ -17,7 +19,7 @@ from tests.settlement.factories import make_swap, new_secret, observe, source_te
 POLICY = SafetyPolicy(claim_allowance_s=19, destination_window_s=10, source_confirmations=2)
 
 
-def _locked(hashlock: str, block: int = 100, **changes: object) -> LockSeen:
+def _locked(hashlock: str, block: int = 100, **changes: Any) -> LockSeen:
     return LockSeen(terms=source_terms(hashlock, **changes), block=block, tx_hash="0x01")
 
 
@@ -36,7 +38,7 @@ def test_a_lock_with_the_agreed_terms_moves_the_swap_to_source_locked() -> None:
 
 def test_each_wrong_term_is_rejected_with_the_term_named() -> None:
     _, hashlock = new_secret()
-    wrong = {
+    wrong: dict[str, Any] = {
         "amount": 999_999_999,
         "recipient": "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
         "timelock": 10_599,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -45,7 +46,7 @@ def _store(redis: Redis) -> SwapStore:
 
 
 async def _events(redis: Redis) -> list[SwapEvent]:
-    entries = await redis.xrange(JournalConfig().outbox_key)
+    entries: Any = await redis.xrange(JournalConfig().outbox_key)
     events = [decode_entry(fields) for _, fields in entries]
     return [e for e in events if isinstance(e, SwapEvent)]
 
