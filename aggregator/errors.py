@@ -19,17 +19,19 @@ boundary never inspects ``str(e)``.
     │   └── PayloadTooLargeError (413)
     ├── NotFoundError (404)
     │   ├── QuoteNotFoundError
-    │   └── SwapNotFoundError
+    │   ├── SwapNotFoundError
+    │   └── MarketNotFoundError
     ├── ConflictError (409)
     │   ├── QuoteExpiredError
     │   ├── QuoteAlreadyUsedError
     │   ├── StateConflictError           compare-and-set lost
-    │   └── InventoryUnavailableError    a quote's inventory was taken meanwhile
+    │   └── QuoteNotFirmError            only a firm quote (inventory reserved) can be swapped
     ├── AuthError (401)
     ├── MethodNotAllowedError (405)
     ├── RateLimitedError (429)           carries retry_after seconds
     ├── NoLiquidityError (503/422)       no healthy source, or not enough depth
-    │   └── InsufficientLiquidityError (422)
+    │   ├── InsufficientLiquidityError (422)
+    │   └── NotRoutableError (422)       sources are healthy but no route serves this order
     ├── ConnectorError                   a venue or chain failed
     │   ├── StaleSourceError             data too old or missing
     │   ├── QuarantinedError             book inconsistent, resync pending
@@ -73,21 +75,23 @@ __all__ = [
     "InsufficientLiquidityError",
     "InvalidAddressError",
     "InvalidAmountError",
-    "InventoryUnavailableError",
     "JournalError",
     "JournalQueryError",
     "JournalWriteError",
     "LeaseLostError",
     "MalformedJsonError",
+    "MarketNotFoundError",
     "MethodNotAllowedError",
     "NoLiquidityError",
     "NotFoundError",
+    "NotRoutableError",
     "PayloadTooLargeError",
     "PluginError",
     "PluginVersionError",
     "QuarantinedError",
     "QuoteAlreadyUsedError",
     "QuoteExpiredError",
+    "QuoteNotFirmError",
     "QuoteNotFoundError",
     "RateLimitedError",
     "ReceiptTimeoutError",
@@ -359,5 +363,14 @@ class MethodNotAllowedError(AggregatorError):
     status = 405
 
 
-class InventoryUnavailableError(ConflictError):
-    code = "inventory_unavailable"
+class QuoteNotFirmError(ConflictError):
+    code = "quote_not_firm"
+
+
+class MarketNotFoundError(NotFoundError):
+    code = "market_not_found"
+
+
+class NotRoutableError(NoLiquidityError):
+    code = "not_routable"
+    status = 422

@@ -1,0 +1,144 @@
+"""Quotes as a worker makes them: route on the local snapshot, reserve if firm, record.
+
+Routing is a pure function of (snapshot, request), so a worker memoizes it per
+snapshot: the same request on the same snapshot is answered with a copy of
+the earlier route under a new id and expiry (errors are memoized too). A firm
+quote reserves its inventory in Redis, all or nothing; if other firm quotes
+took some meanwhile it is priced again on what is free. Every quote is stored
+in the shared quote store (any worker can read or execute it) and journaled to
+the outbox, in one pipelined round trip shared with concurrent requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from redis.asyncio.client import Pipeline
+
+from aggregator.errors import AggregatorError, InsufficientLiquidityError
+from aggregator.journal.events import quote_events
+from aggregator.journal.outbox import Outbox
+from aggregator.market.snapshot import MarketSnapshot
+from aggregator.models.assets import AssetAt
+from aggregator.models.quote import Quote, QuoteRequest
+from aggregator.router import Router, inventory_needs
+from aggregator.service.batcher import RedisBatcher
+from aggregator.service.snapshots import SnapshotSource
+from aggregator.settlement.quotes import QuoteStore
+from aggregator.settlement.reservations import RedisReservationStore
+
+__all__ = ["QuoteEngine"]
+
+_NS = 1_000_000_000
+
+
+class QuoteEngine:
+    """Makes, reserves, stores and journals quotes (see the module docstring)."""
+
+    def __init__(
+        self,
+        router: Router,
+        snapshots: SnapshotSource,
+        quotes: QuoteStore,
+        reservations: RedisReservationStore,
+        batcher: RedisBatcher,
+        *,
+        outbox: Outbox | None = None,
+        memo_size: int = 4096,
+    ) -> None:
+        self.router = router
+        self.snapshots = snapshots
+        self.quotes = quotes
+        self.reservations = reservations
+        self.batcher = batcher
+        self.outbox = outbox
+        self._memo_size = memo_size
+        self._memo: OrderedDict[QuoteRequest, Quote | AggregatorError] = OrderedDict()
+        self._memo_generation = -1
+        self.memo_hits = 0
+
+    # -- routing --------------------------------------------------------------------
+
+    def route(self, snapshot: MarketSnapshot, request: QuoteRequest) -> Quote:
+        """A fresh quote for ``request`` on ``snapshot`` (memoized per snapshot)."""
+        generation = self.snapshots.generation
+        if generation != self._memo_generation:
+            self._memo.clear()
+            self._memo_generation = generation
+        found = self._memo.get(request) if self._memo_size else None
+        if found is None:
+            try:
+                found = self.router.quote(snapshot, request)
+            except AggregatorError as exc:
+                found = exc
+            if self._memo_size:
+                self._memo[request] = found
+                while len(self._memo) > self._memo_size:
+                    self._memo.popitem(last=False)
+        else:
+            self.memo_hits += 1
+        if isinstance(found, AggregatorError):
+            raise copy.copy(found)
+        return self._renew(found)
+
+    def _renew(self, quote: Quote) -> Quote:
+        created = time.time_ns()
+        return quote.model_copy(
+            update={
+                "id": uuid.uuid4().hex,
+                "created_ns": created,
+                "expires_ns": created + self.router.config.quote_ttl_s * _NS,
+            }
+        )
+
+    # -- quoting --------------------------------------------------------------------
+
+    async def quote(self, request: QuoteRequest) -> Quote:
+        """Route, reserve when firm, then store and journal; raises the router's typed errors."""
+        snapshot = self.snapshots.current()
+        quote = (
+            await self._firm(snapshot, request) if request.firm else self.route(snapshot, request)
+        )
+        await self.record(quote)
+        return quote
+
+    async def _free_now(self, snapshot: MarketSnapshot) -> dict[AssetAt, int]:
+        lines = snapshot.inventory
+        free = await asyncio.gather(*(self.reservations.available(ln.asset_at) for ln in lines))
+        return {ln.asset_at: min(ln.available, f) for ln, f in zip(lines, free, strict=True)}
+
+    async def _firm(self, snapshot: MarketSnapshot, request: QuoteRequest) -> Quote:
+        attempts = self.router.config.firm_attempts
+        for attempt in range(attempts):
+            if attempt == 0:
+                quote = self.route(snapshot, request)
+            else:
+                inventory = await self._free_now(snapshot)
+                quote = self.router.quote(snapshot, request, inventory=inventory)
+            needs = inventory_needs(quote)
+            if await self.reservations.reserve(quote.id, needs, quote.expires_ns):
+                return quote
+        raise InsufficientLiquidityError(
+            "the inventory for this quote was taken by other firm quotes", attempts=attempts
+        )
+
+    async def record(self, quote: Quote) -> None:
+        """Store the quote for every worker and journal it, in the next shared round trip."""
+        prefix, grace_ms = self.quotes.prefix, self.quotes.grace_ms
+        outbox = self.outbox
+
+        async def queue(pipe: Pipeline) -> Any:
+            await QuoteStore(pipe, prefix, grace_ms).put(quote)
+            if outbox is not None:
+                await outbox.append_many(pipe, quote_events(quote))
+
+        await self.batcher.submit(queue)
+
+    def inventory(self) -> Mapping[AssetAt, int]:
+        return self.snapshots.current().inventory_by_asset
