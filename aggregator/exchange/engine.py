@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from aggregator.exchange.book import SymbolBook
 from aggregator.exchange.errors import (
@@ -55,8 +56,7 @@ EventListener = Callable[[Sequence[Event]], None]
 _UNBOUNDED = 1 << 255
 
 
-@dataclass(frozen=True, slots=True)
-class PlaceResult:
+class PlaceResult(NamedTuple):
     order: OrderView
     fills: tuple[Fill, ...]
 
@@ -81,6 +81,9 @@ class MatchingEngine:
         history_per_account: int = 10_000,
     ) -> None:
         self._books: dict[str, SymbolBook] = {s.symbol: SymbolBook(s) for s in symbols}
+        self._default_stp = {
+            name: SelfTradePrevention(book.spec.default_stp) for name, book in self._books.items()
+        }
         assets: dict[str, None] = {}
         for book in self._books.values():
             assets[book.spec.base] = assets[book.spec.quote] = None
@@ -145,11 +148,14 @@ class MatchingEngine:
     def place(self, req: OrderRequest, ts: int) -> PlaceResult:
         """Validate, reserve, match and (LIMIT GTC) rest a new order."""
         book = self._book(req.symbol)
-        account = self._account(req.account)
+        account = self.ledger.accounts.get(req.account)
+        if account is None or req.account not in self._open:
+            self._account(req.account)  # raises
+        assert account is not None
         spec = book.spec
         is_buy = req.side is Side.BUY
         limit = self._validate(req, book)
-        stp = req.stp or SelfTradePrevention(spec.default_stp)
+        stp = req.stp or self._default_stp[spec.symbol]
         cid = req.client_order_id
         if cid is not None:
             existing = self._client_ids.get((req.account, cid))
@@ -182,7 +188,12 @@ class MatchingEngine:
         self._last_ts = ts
         fills: list[Fill] = []
         stop = Stop.BOOK
-        if req.type is not OrderType.LIMIT_MAKER:
+        opposite = (book.asks if is_buy else book.bids).best()
+        if (
+            req.type is not OrderType.LIMIT_MAKER
+            and opposite is not None
+            and (limit is None or (opposite <= limit if is_buy else opposite >= limit))
+        ):
             stop = match(
                 book,
                 order,
