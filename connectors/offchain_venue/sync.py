@@ -7,7 +7,9 @@ snapshots and acts on what it answers:
 2. A snapshot with ``lastUpdateId`` arrives: buffered diffs with ``u <= lastUpdateId`` are
    dropped; the first one left must satisfy ``U <= lastUpdateId + 1 <= u`` (it may
    overlap the snapshot: its quantities are new totals, so re-applying the overlapping
-   part is harmless). If it starts later, the snapshot is too old: fetch another.
+   part is harmless). If it starts later, the snapshot is too old: fetch another. A
+   snapshot older than a state the book already showed on this connection is too old as
+   well, so a resync never takes a published book back in time.
 3. LIVE: each diff must start right after the previous one, ``U == previous u + 1``.
    Anything else is a gap (``U`` too high: updates were missed) or an overlap (``U`` too
    low: the stream repeated itself); either QUARANTINES the market and starts over at 1,
@@ -139,6 +141,8 @@ class BookSynchronizer:
         self._max_resync: int | None = None
         self._initial_sync: int | None = None
         self._applied = 0
+        self._high_water = 0
+        """Highest update id the book has shown on this connection; no snapshot goes back."""
         self._snapshots = 0
 
     @property
@@ -173,6 +177,9 @@ class BookSynchronizer:
         self._reason = f"{code}: {detail}"
         self._last_reason = self._reason
         self._first_after_snapshot = False
+        if code is QuarantineReason.DISCONNECTED:
+            # A new connection may reach a restarted venue whose update ids start over.
+            self._high_water = 0
         if self.state is SyncState.SYNCING:
             return
         self.state = SyncState.SYNCING
@@ -210,6 +217,7 @@ class BookSynchronizer:
             return SyncOutcome.QUARANTINED
         book.apply(diff.bids, diff.asks, diff.last, diff.ts_event, diff.ts_recv)
         self._applied += 1
+        self._high_water = diff.last
         if book.crossed():
             self.quarantine(QuarantineReason.CROSSED, f"crossed book at update {diff.last}")
             return SyncOutcome.QUARANTINED
@@ -224,7 +232,7 @@ class BookSynchronizer:
         buffer = self._buffer
         while buffer and buffer[0].last <= last_update_id:
             buffer.popleft()
-        if buffer and buffer[0].first > last_update_id + 1:
+        if (buffer and buffer[0].first > last_update_id + 1) or last_update_id < self._high_water:
             return SyncOutcome.SNAPSHOT_TOO_OLD
         self._snapshots += 1
         self.book.load(bids, asks, last_update_id, ts_recv, ts_recv)
@@ -239,6 +247,7 @@ class BookSynchronizer:
                 buffer.extend(pending[index + 1 :])
                 return SyncOutcome.QUARANTINED
         self.state = SyncState.LIVE
+        self._high_water = max(self._high_water, self.book.sequence)
         elapsed = self._clock() - self._since
         if self._initial:
             self._initial = False

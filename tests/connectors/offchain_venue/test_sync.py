@@ -197,3 +197,18 @@ def test_history_rebuilds_every_reachable_state(specs: dict[str, MarketSpec], hi
     # Inside a diff's range, or before the snapshot, nothing can be rebuilt.
     assert sync.book.at(updates[4].U + 1) is None
     assert sync.book.at(snapshot.lastUpdateId - 1) is None
+
+
+def test_resync_never_goes_back_in_time_on_one_connection(specs: dict[str, MarketSpec]) -> None:
+    spec = specs["WETHUSDC"]
+    sync = BookSynchronizer(spec)
+    assert _load(sync, spec, _snapshot("depth_snapshot_wethusdc_resync.json")) is SyncOutcome.LIVE
+    shown = sync.book.sequence
+    sync.quarantine(QuarantineReason.MALFORMED, "unreadable diff")
+    older = _snapshot("depth_snapshot_wethusdc.json")
+    assert older.lastUpdateId < shown
+    assert _load(sync, spec, older) is SyncOutcome.SNAPSHOT_TOO_OLD
+    # A new connection may reach a restarted venue: then an older id is accepted.
+    sync.quarantine(QuarantineReason.DISCONNECTED, "closed by the venue")
+    assert _load(sync, spec, older) is SyncOutcome.LIVE
+    assert sync.book.sequence == older.lastUpdateId
