@@ -40,6 +40,7 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
+from web3.providers.rpc.utils import ExceptionRetryConfiguration
 from web3.types import TxReceipt
 
 from aggregator.errors import (
@@ -79,6 +80,25 @@ _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     ProviderConnectionError,
     RequestTimedOut,
+)
+# Reads that may be resent when a kept-alive connection turns out to be closed.
+_READ_METHODS: tuple[str, ...] = (
+    "eth_blockNumber",
+    "eth_call",
+    "eth_chainId",
+    "eth_estimateGas",
+    "eth_feeHistory",
+    "eth_gasPrice",
+    "eth_getBalance",
+    "eth_getBlockByHash",
+    "eth_getBlockByNumber",
+    "eth_getCode",
+    "eth_getLogs",
+    "eth_getStorageAt",
+    "eth_getTransactionByHash",
+    "eth_getTransactionCount",
+    "eth_getTransactionReceipt",
+    "eth_maxPriorityFeePerGas",
 )
 # Everything rpc_errors translates; other exceptions (bad arguments, bugs) propagate as they are.
 _TRANSLATED: tuple[type[BaseException], ...] = (
@@ -166,14 +186,20 @@ def rpc_errors(url: str | None = None) -> Iterator[None]:
 async def make_web3(url: str, *, request_timeout: float = 10.0) -> Web3Client:
     """An ``AsyncWeb3`` over HTTP with no middleware and one keep-alive session.
 
-    Must be awaited inside the event loop that will use the client. Transport
-    failures are not retried here: they surface at once as the retryable
-    :class:`RpcUnavailableError` and the caller decides.
+    Must be awaited inside the event loop that will use the client. The only
+    retry here is one immediate resend of a read whose kept-alive connection the
+    node had closed; every other transport failure surfaces at once as the
+    retryable :class:`RpcUnavailableError` and the caller decides.
     """
     provider = AsyncHTTPProvider(
         url,
         request_kwargs={"timeout": aiohttp.ClientTimeout(total=request_timeout)},
-        exception_retry_configuration=None,
+        exception_retry_configuration=ExceptionRetryConfiguration(
+            errors=(aiohttp.ServerDisconnectedError,),
+            retries=2,
+            backoff_factor=0.0,
+            method_allowlist=_READ_METHODS,
+        ),
     )
     session = aiohttp.ClientSession(
         raise_for_status=True,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -189,3 +191,55 @@ async def test_a_batch_call_to_an_unknown_method_is_a_chain_error_with_its_index
         await rpc_batch(url, calls)
     assert info.value.details["index"] == 1
     assert json.dumps(info.value.to_dict())  # serializable for logs and the API
+
+
+@pytest.fixture
+async def flaky_node() -> AsyncIterator[tuple[str, list[str]]]:
+    """A node that drops the first connection without answering, then answers normally."""
+    seen: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+        body = json.loads(await reader.readexactly(length))
+        seen.append(body["method"])
+        if len(seen) > 1:
+            answer = json.dumps({"jsonrpc": "2.0", "id": body["id"], "result": "0x2a"}).encode()
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                + f"Content-Length: {len(answer)}\r\n\r\n".encode()
+                + answer
+            )
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}", seen
+    server.close()
+    await server.wait_closed()
+
+
+async def test_a_read_on_a_dropped_connection_is_resent_once(
+    flaky_node: tuple[str, list[str]],
+) -> None:
+    url, seen = flaky_node
+    w3 = await make_web3(url)
+    try:
+        assert await w3.eth.block_number == 42
+        assert seen == ["eth_blockNumber", "eth_blockNumber"]
+    finally:
+        await close_web3(w3)
+
+
+async def test_a_send_on_a_dropped_connection_is_not_resent(
+    flaky_node: tuple[str, list[str]],
+) -> None:
+    url, seen = flaky_node
+    w3 = await make_web3(url)
+    try:
+        with pytest.raises(RpcUnavailableError):
+            await send_raw(w3, b"\x02" + os.urandom(100))
+        assert seen == ["eth_sendRawTransaction"]
+    finally:
+        await close_web3(w3)
