@@ -43,6 +43,7 @@ from connectors.offchain_venue.convert import (
     market_specs,
 )
 from connectors.offchain_venue.execution import plan_order, result_from_order
+from connectors.offchain_venue.fanout import UpdateFanout
 from connectors.offchain_venue.rest import VenueRestClient
 from connectors.offchain_venue.schemas import CombinedDepthMessage
 from connectors.offchain_venue.stream import DepthStream
@@ -66,14 +67,6 @@ class VenueNotFilledError(VenueRejectedError):
     code = "venue_not_filled"
 
 
-class _Subscriber:
-    __slots__ = ("event", "pending")
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-        self.pending: dict[str, None] = {}
-
-
 class OffchainVenueConnector:
     """One order-book venue, normalized; satisfies :class:`~aggregator.plugins.Connector`."""
 
@@ -95,7 +88,7 @@ class OffchainVenueConnector:
         self._by_stream: dict[str, BookSynchronizer] = {}
         self._stream: DepthStream | None = None
         self._resyncs: dict[str, asyncio.Task[None]] = {}
-        self._subscribers: set[_Subscriber] = set()
+        self._fanout = UpdateFanout(self._view)
         self._live_changed = asyncio.Event()
         self._started = False
         self._stopped = False
@@ -156,8 +149,7 @@ class OffchainVenueConnector:
         if self._stream is not None:
             await self._stream.close()
         await self._rest.aclose()
-        for subscriber in self._subscribers:
-            subscriber.event.set()
+        self._fanout.close()
 
     async def wait_ready(self) -> None:
         """Wait until every market is LIVE (bound it with ``asyncio.timeout``)."""
@@ -181,22 +173,9 @@ class OffchainVenueConnector:
             return None
         return sync.book.at(sequence)
 
-    async def updates(self) -> AsyncIterator[LiquidityUpdate]:
+    def updates(self) -> AsyncIterator[LiquidityUpdate]:
         """Book updates, conflated: a slow reader gets each market's latest book."""
-        subscriber = _Subscriber()
-        self._subscribers.add(subscriber)
-        try:
-            while not self._stopped:
-                await subscriber.event.wait()
-                subscriber.event.clear()
-                pending = list(subscriber.pending)
-                subscriber.pending.clear()
-                for market_id in pending:
-                    book = self._syncs[market_id].view()
-                    if book is not None:
-                        yield LiquidityUpdate.model_construct(market_id=market_id, liquidity=book)
-        finally:
-            self._subscribers.discard(subscriber)
+        return self._fanout.updates()
 
     async def fetch_liquidity(self, market_id: str) -> Liquidity:
         spec = self._spec(market_id)
@@ -360,11 +339,11 @@ class OffchainVenueConnector:
         self._schedule_resync(sync)
 
     def _publish(self, sync: BookSynchronizer) -> None:
-        market_id = sync.market_id
         self._last_sequence = sync.book.sequence
-        for subscriber in self._subscribers:
-            subscriber.pending[market_id] = None
-            subscriber.event.set()
+        self._fanout.publish(sync.market_id)
+
+    def _view(self, market_id: str) -> OrderBook | None:
+        return self._syncs[market_id].view()
 
     def _schedule_resync(self, sync: BookSynchronizer) -> None:
         if self._stopped or self._stream is None or not self._stream.connected:
