@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "aggregator.devnet.cli",
     "aggregator.journal.cli",
     "aggregator.plugins.cli",
+    "aggregator.api.cli",
+    "aggregator.client.cli",
 )
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "HtlcTerms",
     "allowance_calldata",
     "approve_calldata",
+    "balance_of_calldata",
     "checksum",
     "claim_calldata",
     "decode_lock_data",
@@ -67,6 +68,7 @@ _REFUND: Final = _selector("refund(address,address,address,uint256,bytes32,uint2
 _STATE_OF: Final = _selector("stateOf(bytes32)")
 _APPROVE: Final = _selector("approve(address,uint256)")
 _ALLOWANCE: Final = _selector("allowance(address,address)")
+_BALANCE_OF: Final = _selector("balanceOf(address)")
 
 LOCKED_TOPIC: Final = _topic("Locked(bytes32,bytes32,address,address,address,uint256,uint256)")
 CLAIMED_TOPIC: Final = _topic("Claimed(bytes32,bytes32,bytes32)")
@@ -247,6 +249,11 @@ def approve_calldata(spender: str, amount: int = MAX_UINT256) -> bytes:
 def allowance_calldata(owner: str, spender: str) -> bytes:
     """ERC-20 ``allowance(owner, spender)``."""
     return _ALLOWANCE + encode(["address", "address"], [checksum(owner), checksum(spender)])
+
+
+def balance_of_calldata(owner: str) -> bytes:
+    """ERC-20 ``balanceOf(owner)``."""
+    return _BALANCE_OF + encode(["address"], [checksum(owner)])
 
 
 def decode_lock_data(data: bytes) -> tuple[ChecksumAddress, ChecksumAddress, int, int]:
