@@ -22,7 +22,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "aggregator.devnet.cli",
     "aggregator.journal.cli",
     "aggregator.plugins.cli",
-    "aggregator.api.cli",
     "aggregator.client.cli",
 )
 
