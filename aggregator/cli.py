@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "aggregator.devnet.cli",
     "aggregator.journal.cli",
     "aggregator.plugins.cli",
+    "aggregator.api.cli",
     "aggregator.client.cli",
 )
 
