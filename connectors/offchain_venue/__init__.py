@@ -13,9 +13,10 @@ from typing import Any
 
 from aggregator.plugins.protocol import PROTOCOL_VERSION, ConnectorContext, ConnectorPlugin
 from connectors.offchain_venue.config import PLUGIN_NAME, OffchainVenueConfig, configs_from_manifest
-from connectors.offchain_venue.connector import OffchainVenueConnector, VenueNotFilledError
+from connectors.offchain_venue.connector import OffchainVenueConnector
 from connectors.offchain_venue.convert import Balance, MarketSpec
 from connectors.offchain_venue.sync import QuarantineReason, SyncMetrics, SyncState
+from connectors.offchain_venue.trading import VenueNotFilledError
 
 __all__ = [
     "PLUGIN_NAME",

@@ -18,11 +18,12 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pydantic import ValidationError as PydanticValidationError
 
 from aggregator.errors import (
+    AggregatorError,
     ConfigError,
-    VenueAuthError,
     VenueError,
     VenueRateLimitError,
     VenueRejectedError,
+    VenueUnavailableError,
 )
 from aggregator.models import AssetRegistry, Liquidity, Market, OrderBook, now_ns
 from aggregator.plugins.protocol import (
@@ -38,11 +39,9 @@ from connectors.offchain_venue.config import OffchainVenueConfig
 from connectors.offchain_venue.convert import (
     Balance,
     MarketSpec,
-    balances_from_account,
     book_from_snapshot,
     market_specs,
 )
-from connectors.offchain_venue.execution import plan_order, result_from_order
 from connectors.offchain_venue.fanout import UpdateFanout
 from connectors.offchain_venue.rest import VenueRestClient
 from connectors.offchain_venue.schemas import CombinedDepthMessage
@@ -54,17 +53,12 @@ from connectors.offchain_venue.sync import (
     SyncMetrics,
     SyncOutcome,
 )
+from connectors.offchain_venue.trading import VenueTrader
 
-__all__ = ["OffchainVenueConnector", "VenueNotFilledError"]
+__all__ = ["OffchainVenueConnector"]
 
 _SNAPSHOT_RETRY_S = 0.01
 _SNAPSHOT_BACKOFF_MAX_S = 1.0
-
-
-class VenueNotFilledError(VenueRejectedError):
-    """An IOC order with a positive minimum output filled nothing at its limit."""
-
-    code = "venue_not_filled"
 
 
 class OffchainVenueConnector:
@@ -81,13 +75,15 @@ class OffchainVenueConnector:
         self.name = name
         self.config = config
         self._registry = registry
-        self._decimals = {asset.symbol: asset.decimals for asset in registry.assets}
         self._rest = rest or VenueRestClient(config)
+        decimals = {asset.symbol: asset.decimals for asset in registry.assets}
+        self._trader = VenueTrader(name, self._rest, decimals, can_trade=config.can_trade)
         self._syncs: dict[str, BookSynchronizer] = {}
         self._by_symbol: dict[str, BookSynchronizer] = {}
         self._by_stream: dict[str, BookSynchronizer] = {}
         self._stream: DepthStream | None = None
         self._resyncs: dict[str, asyncio.Task[None]] = {}
+        self._init_task: asyncio.Task[None] | None = None
         self._fanout = UpdateFanout(self._view)
         self._live_changed = asyncio.Event()
         self._started = False
@@ -102,9 +98,36 @@ class OffchainVenueConnector:
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the venue's markets and open the stream; books sync in the background."""
+        """Load the venue's markets and open the stream; books sync in the background.
+
+        A venue that cannot be reached yet is retried in the background (health STALE
+        until it answers); a configuration the venue contradicts raises ConfigError.
+        """
         if self._started:
             return
+        self._started = True
+        try:
+            await self._initialize()
+        except (VenueUnavailableError, VenueRateLimitError) as exc:
+            self.last_error = f"venue unreachable: {exc.message}"
+            self._init_task = asyncio.create_task(self._initialize_later(exc))
+
+    async def _initialize_later(self, error: VenueError) -> None:
+        delay = self.config.reconnect_initial_s
+        while not self._stopped:
+            wait = error.retry_after if isinstance(error, VenueRateLimitError) else delay
+            await asyncio.sleep(wait)
+            try:
+                await self._initialize()
+                return
+            except (VenueUnavailableError, VenueRateLimitError) as exc:
+                self.last_error, error = f"venue unreachable: {exc.message}", exc
+                delay = min(delay * 2, self.config.reconnect_max_s)
+            except AggregatorError as exc:
+                self.last_error = exc.message
+                return
+
+    async def _initialize(self) -> None:
         info = await self._rest.exchange_info()
         if self.config.can_trade:
             await self._rest.sync_time()
@@ -137,11 +160,15 @@ class OffchainVenueConnector:
             initial_backoff=self.config.reconnect_initial_s,
             max_backoff=self.config.reconnect_max_s,
         )
-        self._started = True
+        self.last_error = None
         self._stream.start()
+        self._live_changed.set()
 
     async def stop(self) -> None:
         self._stopped = True
+        if self._init_task is not None:
+            self._init_task.cancel()
+            await asyncio.gather(self._init_task, return_exceptions=True)
         for task in self._resyncs.values():
             task.cancel()
         await asyncio.gather(*self._resyncs.values(), return_exceptions=True)
@@ -196,6 +223,8 @@ class OffchainVenueConnector:
         status, reason = HealthStatus.HEALTHY, None
         if self._stopped:
             status, reason = HealthStatus.STOPPED, "stopped"
+        elif self._started and self._stream is None and self.last_error is not None:
+            status, reason = HealthStatus.STALE, self.last_error
         elif not self._started or not any(s.synced_once for s in self._syncs.values()):
             status, reason = HealthStatus.STARTING, self.last_error or "waiting for books"
         elif age is None or age > self.config.staleness_s * 1e9:
@@ -246,30 +275,11 @@ class OffchainVenueConnector:
     async def execute(self, request: ExecutionRequest) -> ExecutionResult:
         """A LIMIT IOC order for the leg; VenueNotFilledError if a required fill got nothing."""
         spec = self._spec(request.market_id)
-        if not self.config.can_trade:
-            raise VenueAuthError(f"{self.name}: no API key and secret configured")
-        plan = plan_order(request, spec, self._syncs[request.market_id].view())
-        response = await self._rest.new_order(plan.params(spec))
-        result = result_from_order(request, spec, response, self._decimals, now_ns())
-        if result.amount_out == 0 and request.min_amount_out > 0:
-            raise VenueNotFilledError(
-                f"{request.market_id}: nothing filled at limit {plan.price} "
-                f"(min_amount_out {request.min_amount_out})",
-                order_id=response.orderId,
-                status=response.status,
-                limit_price=str(plan.price),
-            )
-        return result
+        return await self._trader.execute(request, spec, self._syncs[request.market_id].view())
 
     async def balances(self) -> Mapping[str, Balance]:
         """The venue account's free and locked balances, base units, by asset."""
-        if not self.config.can_trade:
-            raise VenueAuthError(f"{self.name}: no API key and secret configured")
-        account = await self._rest.account()
-        try:
-            return balances_from_account(account, self._decimals)
-        except ValueError as exc:
-            raise VenueError(f"{self.name}: malformed account balances: {exc}") from exc
+        return await self._trader.balances()
 
     # -- internals -------------------------------------------------------------------
 

@@ -12,10 +12,15 @@ from collections.abc import Callable
 
 from aggregator.models import AssetRegistry
 from aggregator.plugins.protocol import HealthStatus
-from connectors.offchain_venue import OffchainVenueConnector, QuarantineReason, SyncMetrics
-from tests.fixtures.venue import VenueServer
+from connectors.offchain_venue import (
+    OffchainVenueConfig,
+    OffchainVenueConnector,
+    QuarantineReason,
+    SyncMetrics,
+)
+from tests.fixtures.venue import VenueProcess, VenueServer
 
-from .conftest import live_connector
+from .conftest import VENUE, live_connector
 
 RESYNC_BOUND_NS = 1_000_000_000
 WAIT_S = 15.0
@@ -100,3 +105,31 @@ async def test_dropped_connection_quarantines_every_market_until_reconnected_and
         assert connector.health().status is HealthStatus.HEALTHY
     finally:
         await connector.stop()
+
+
+async def test_venue_down_at_start_is_stale_then_picked_up_when_it_comes(
+    registry: AssetRegistry,
+) -> None:
+    process = VenueProcess()
+    config = {
+        "rest_url": process.rest_url,
+        "ws_url": process.rest_url.replace("http://", "ws://"),
+        "api_key": process.accounts[0]["api_key"],
+        "api_secret": process.accounts[0]["api_secret"],
+        "reconnect_max_s": 0.2,
+    }
+    connector = OffchainVenueConnector(VENUE, OffchainVenueConfig.model_validate(config), registry)
+    await connector.start()
+    try:
+        health = connector.health()
+        assert health.status is HealthStatus.STALE
+        assert health.reason is not None and "unreachable" in health.reason
+        assert connector.markets() == []
+        await asyncio.to_thread(process.start)
+        async with asyncio.timeout(WAIT_S):
+            await connector.wait_ready()
+        assert {m.symbol for m in connector.markets()} == {p.symbol for p in registry.venue_pairs}
+        assert connector.health().status is HealthStatus.HEALTHY
+    finally:
+        await connector.stop()
+        await asyncio.to_thread(process.stop)
