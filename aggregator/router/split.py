@@ -1,0 +1,471 @@
+"""The split: allocate an order across candidate paths so that marginal rates are equal.
+
+Search, in floats (the amounts are recomputed exactly afterwards):
+
+1. Greedy water-filling: the order is cut into ``search_chunks`` chunks and each
+   chunk goes to the path with the best rate for it *at the current joint state*
+   (paths sharing a market or an inventory see each other's fills). For concave
+   paths this leaves every path within one chunk of the optimum.
+2. Refinement: one chunk is taken back from every path and the freed amount is
+   re-allocated with chunks ``search_refine`` times smaller, ``search_levels``
+   times, so rates end up equal to a small fraction of the order.
+3. Fixed costs: a path whose surplus over the marginal rate (what it adds beyond
+   giving its share to the others) is below its gas is dropped and the rest
+   re-split (``GAS_EXCEEDS_GAIN``), if that improves the net; a path that would
+   trade below a market's minimum size is dropped too (``BELOW_MIN_SIZE``).
+
+Exact input allocates input and maximises output; exact output allocates gross
+output (the request plus the gas of the paths used, which opening a path adds)
+and minimises input. Capacity (book depth, inventory) bounds what a path takes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aggregator.models.quote import ExclusionReason
+from aggregator.router.config import RouterConfig
+from aggregator.router.curves import INF
+from aggregator.router.prepared import RoutePath
+
+__all__ = ["SplitResult", "Splitter"]
+
+_Entry = tuple[float, float, bool]
+"""(amount a path can take of the chunk, its rate, whether that amount is its last)."""
+
+
+@dataclass(slots=True)
+class _Solution:
+    alloc: list[float]
+    last_rate: list[float]
+    shortfall: float = 0.0
+    state: list[float] = field(default_factory=list)
+    """The joint state after every fill (empty when infeasible)."""
+
+    @property
+    def feasible(self) -> bool:
+        return self.shortfall == 0.0
+
+    @property
+    def active(self) -> list[int]:
+        return [j for j, a in enumerate(self.alloc) if a > 0.0]
+
+
+@dataclass(slots=True)
+class SplitResult:
+    """Per route: its allocation (input, or gross output for exact output) or why it was
+    dropped; ``best_single`` is the route that alone does best, if any can fill alone."""
+
+    alloc: list[float]
+    statuses: dict[int, ExclusionReason] = field(default_factory=dict)
+    shortfall: float = 0.0
+    best_single: int | None = None
+
+    @property
+    def feasible(self) -> bool:
+        return self.shortfall == 0.0
+
+
+def _moved(alloc: list[float], i: int, j: int, amount: float) -> list[float]:
+    """``alloc`` with ``amount`` moved from path ``i`` to path ``j``."""
+    out = alloc[:]
+    out[i] -= amount
+    out[j] += amount
+    return out
+
+
+class Splitter:
+    """Optimises one request's split over compiled routes (see the module docstring)."""
+
+    def __init__(
+        self,
+        routes: Sequence[RoutePath],
+        st0: list[float],
+        config: RouterConfig,
+        *,
+        forward: bool,
+    ) -> None:
+        self.routes = routes
+        self.st0 = st0
+        self.cfg = config
+        self.forward = forward
+        n = len(routes)
+        self.fixed = [r.fixed_cost for r in routes]
+        self.conflicts = [
+            [k for k in range(n) if routes[k].resources & routes[j].resources] for j in range(n)
+        ]
+        self.mins = [
+            tuple(
+                (k, x.min_base, getattr(x, "sell", True))
+                for k, x in enumerate(r.xhops)
+                if x.min_base
+            )
+            for r in routes
+        ]
+        self._tol = 0.0
+
+    # -- path primitives ----------------------------------------------------------------
+
+    def probe(self, j: int, amount: float, st: list[float]) -> float:
+        """Output for ``amount`` in (forward) or input for ``amount`` out; -1 / inf if out of
+        reach."""
+        if self.forward:
+            for h in self.routes[j].fhops:
+                amount = h.fwd(amount, st)
+                if amount < 0.0:
+                    return -1.0
+            return amount
+        for h in self.routes[j].fhops_rev:
+            amount = h.bwd(amount, st)
+            if amount == INF:
+                return INF
+        return amount
+
+    def _rate(self, j: int, amount: float, st: list[float]) -> float:
+        """Output per input for ``amount``; -1 if the path cannot take it."""
+        v = self.probe(j, amount, st)
+        if self.forward:
+            return v / amount if v >= 0.0 else -1.0
+        return amount / v if 0.0 < v < INF else -1.0
+
+    def _commit(self, j: int, amount: float, st: list[float]) -> None:
+        if self.forward:
+            for h in self.routes[j].fhops:
+                amount = h.fwd_commit(amount, st)
+        else:
+            for h in self.routes[j].fhops_rev:
+                amount = h.bwd_commit(amount, st)
+
+    def _evaluate(self, j: int, chunk: float, st: list[float]) -> _Entry:
+        rate = self._rate(j, chunk, st)
+        if rate >= 0.0:
+            return chunk, rate, False
+        lo, hi = 0.0, chunk
+        for _ in range(32):
+            mid = (lo + hi) / 2
+            if self._rate(j, mid, st) >= 0.0:
+                lo = mid
+            else:
+                hi = mid
+        lo *= 1.0 - 1e-9  # stay clear of the bound once amounts are rounded to integers
+        if lo <= chunk * 1e-9:
+            return 0.0, -1.0, True
+        return lo, self._rate(j, lo, st), True
+
+    # -- search -------------------------------------------------------------------------
+
+    def _greedy(
+        self,
+        members: list[bool],
+        alloc: list[float],
+        last: list[float],
+        st: list[float],
+        remaining: float,
+        chunk: float,
+    ) -> float:
+        n = len(alloc)
+        cache: list[_Entry | None] = [None] * n
+        cache_chunk = chunk
+        while remaining > self._tol:
+            c = chunk if remaining > chunk else remaining
+            if c != cache_chunk:
+                cache = [None] * n
+                cache_chunk = c
+            best, best_rate = -1, 0.0
+            best_entry: _Entry = (0.0, 0.0, False)
+            for j in range(n):
+                if not members[j]:
+                    continue
+                entry = cache[j]
+                if entry is None:
+                    entry = cache[j] = self._evaluate(j, c, st)
+                if entry[1] > best_rate:
+                    best, best_rate, best_entry = j, entry[1], entry
+            if best < 0:
+                break
+            amount = best_entry[0]
+            if not self.forward and alloc[best] == 0.0:
+                remaining += self.fixed[best]
+            self._commit(best, amount, st)
+            alloc[best] += amount
+            last[best] = best_rate
+            remaining -= amount
+            if best_entry[2]:
+                members[best] = False
+            for k in self.conflicts[best]:
+                cache[k] = None
+        return max(remaining, 0.0) if remaining > self._tol else 0.0
+
+    def _single_dominates(self, a: int, amount: float, members: list[bool], step: float) -> bool:
+        """True if no other path's first unit beats the last unit of path ``a``."""
+        st = self.st0
+        v_hi, v_lo = self.probe(a, amount, st), self.probe(a, amount - step, st)
+        if self.forward:
+            r_end = (v_hi - v_lo) / step if v_lo >= 0.0 else 0.0
+        else:
+            r_end = step / (v_hi - v_lo) if v_hi < INF and v_hi > v_lo else INF
+        tiny = step / 64
+        return all(
+            k == a or not members[k] or self._rate(k, tiny, st) <= r_end
+            for k in range(len(self.routes))
+        )
+
+    def solve(self, total: float, members: list[bool]) -> _Solution:
+        n = len(self.routes)
+        self._tol = total * 1e-12
+        alloc, last = [0.0] * n, [0.0] * n
+        chunk = total / self.cfg.search_chunks
+        st = self.st0[:]
+        short = self._greedy(members[:], alloc, last, st, total, chunk)
+        if short:
+            return _Solution(alloc, last, short)
+        for _ in range(self.cfg.search_levels):
+            fine = chunk / self.cfg.search_refine
+            active = [j for j in range(n) if alloc[j] > 0.0]
+            if len(active) == 1 and self._single_dominates(
+                active[0], alloc[active[0]], members, fine
+            ):
+                break
+            base = [a - chunk if a > chunk else 0.0 for a in alloc]
+            st = self.st0[:]
+            remaining = total
+            for j in range(n):
+                if base[j] > 0.0:
+                    self._commit(j, base[j], st)
+                    remaining -= base[j]
+                    if not self.forward:
+                        remaining += self.fixed[j]
+            alloc = base
+            short = self._greedy(members[:], alloc, last, st, remaining, fine)
+            if short:
+                return _Solution(alloc, last, short)
+            chunk = fine
+        return _Solution(alloc, last, state=st)
+
+    # -- fixed costs, minimum sizes, single paths ---------------------------------------
+
+    def _below_min(self, j: int, amount: float) -> bool:
+        mins = self.mins[j]
+        if not mins:
+            return False
+        hops = self.routes[j].fhops
+        st = self.st0
+        amounts = [0.0] * (len(hops) + 1)
+        if self.forward:
+            amounts[0] = amount
+            for k, h in enumerate(hops):
+                amounts[k + 1] = h.fwd(amounts[k], st)
+        else:
+            amounts[-1] = amount
+            for k in range(len(hops) - 1, -1, -1):
+                amounts[k] = hops[k].bwd(amounts[k + 1], st)
+        return any(
+            (amounts[k] if sell else amounts[k + 1]) < min_base for k, min_base, sell in mins
+        )
+
+    def _joint(self, sol: _Solution, skip: int = -1) -> float:
+        """Total output (forward) or input (backward) of the solution's paths run in order,
+        leaving out path ``skip``."""
+        st = self.st0[:]
+        total = 0.0
+        for j in sol.active:
+            if j != skip:
+                total += self.probe(j, sol.alloc[j], st)
+                self._commit(j, sol.alloc[j], st)
+        return total
+
+    def value(self, sol: _Solution) -> float:
+        """Net output (forward) or minus the input (backward) of a solution; higher is better."""
+        joint = self._joint(sol)
+        if self.forward:
+            return joint - sum(self.fixed[j] for j in sol.active)
+        return -joint
+
+    def _surplus(self, sol: _Solution, j: int, rate: float, joint: float) -> float:
+        """What path ``j`` adds beyond what its share would earn at the marginal rate, given
+        the other paths' fills."""
+        without = self._joint(sol, skip=j)
+        if self.forward:
+            return joint - without - rate * sol.alloc[j]
+        return sol.alloc[j] - rate * (joint - without)
+
+    def _joint_value(self, alloc: list[float]) -> float:
+        """Objective of an allocation with fills run path by path (the execution order):
+        total output (forward) or minus total input (backward); -inf if infeasible."""
+        st = self.st0[:]
+        total = 0.0
+        for j, amount in enumerate(alloc):
+            if amount > 0.0:
+                v = self.probe(j, amount, st)
+                if v < 0.0 or v == INF:
+                    return -INF
+                self._commit(j, amount, st)
+                total += v
+        return total if self.forward else -total
+
+    def polish(self, sol: _Solution) -> _Solution:
+        """Re-balance paths that share a market for the order fills actually run in.
+
+        The search lets paths share a market's fills chunk by chunk; executed, the earlier
+        path's fill gets the better price. For each pair of active paths sharing a market,
+        a few parabolic steps on the amount moved between them maximise the objective with
+        fills run path by path.
+        """
+        active = sol.active
+        pairs = [
+            (i, j)
+            for i in active
+            for j in active
+            if i < j and self.routes[i].markets & self.routes[j].markets
+        ]
+        if not pairs:
+            return sol
+        alloc = sol.alloc[:]
+        for i, j in pairs:
+            for _ in range(6):
+                h = 1e-3 * min(alloc[i], alloc[j])
+                if h <= 0.0:
+                    break
+                f0 = self._joint_value(alloc)
+                fp = self._joint_value(_moved(alloc, i, j, h))
+                fm = self._joint_value(_moved(alloc, i, j, -h))
+                slope = (fp - fm) / (2.0 * h)
+                curvature = (fp + fm - 2.0 * f0) / (h * h)
+                step = -slope / curvature if curvature < 0.0 else math.copysign(16.0 * h, slope)
+                step = max(-alloc[j], min(alloc[i], step)) * 0.999
+                for _ in range(16):
+                    trial = _moved(alloc, i, j, step)
+                    if self._joint_value(trial) > f0:
+                        alloc = trial
+                        break
+                    step /= 2.0
+                else:
+                    break
+        return _Solution(alloc, sol.last_rate, state=sol.state)
+
+    def _drop_candidates(self, sol: _Solution) -> list[int]:
+        """Active paths worth trying without, most promising first.
+
+        A path whose surplus (what it adds, given the others' fills, beyond what its share
+        earns at the marginal rate) is below its gas; then any path with gas that shares a
+        saturated inventory or book with another active path, whose surplus cannot be
+        estimated that way (the freed capacity goes to the other path at its own rate).
+        """
+        active = sol.active
+        rate = min(sol.last_rate[j] for j in active)
+        joint = self._joint(sol)
+        tiny = max(sol.alloc[j] for j in active) * 1e-6
+        saturated = {j for j in active if self._rate(j, tiny, sol.state) < 0.0}
+        scored = []
+        for j in active:
+            slack = self._surplus(sol, j, rate, joint) - self.fixed[j]
+            shares_bound = any(
+                k != j and k in saturated and (j in saturated or sol.alloc[k] > 0.0)
+                for k in self.conflicts[j]
+            ) or (j in saturated and any(k != j and sol.alloc[k] > 0.0 for k in self.conflicts[j]))
+            if slack < 0.0 or (shares_bound and self.fixed[j] > 0.0):
+                scored.append((slack, j))
+        return [j for _, j in sorted(scored)]
+
+    def best_single(self, total: float, members: list[bool]) -> int | None:
+        best, best_value = None, -INF
+        for j in range(len(self.routes)):
+            if not members[j]:
+                continue
+            amount = total if self.forward else total + self.fixed[j]
+            v = self.probe(j, amount, self.st0)
+            if (v < 0.0 or v == INF) or self._below_min(j, amount):
+                continue
+            value = v - self.fixed[j] if self.forward else -v
+            if value > best_value:
+                best, best_value = j, value
+        return best
+
+    def _best_trial(
+        self, total: float, members: list[bool], changes: list[tuple[int, int]], floor: float
+    ) -> tuple[int, int, list[bool], _Solution] | None:
+        """The best feasible solution better than ``floor`` among member changes
+        ``(drop, add)`` (``add`` -1 for none)."""
+        best: tuple[int, int, list[bool], _Solution] | None = None
+        for drop, add in changes:
+            trial_members = members[:]
+            trial_members[drop] = False
+            if add >= 0:
+                trial_members[add] = True
+            trial = self.solve(total, trial_members)
+            if trial.feasible and (value := self.value(trial)) > floor:
+                floor, best = value, (drop, add, trial_members, trial)
+        return best
+
+    def _best_subset(
+        self, total: float, members: list[bool], active: list[int], floor: float
+    ) -> tuple[list[bool], _Solution] | None:
+        """Every non-empty proper subset of a few active paths, the best one if better."""
+        best: tuple[list[bool], _Solution] | None = None
+        for size in range(1, len(active)):
+            for keep in itertools.combinations(active, size):
+                trial_members = [
+                    m and (j in keep or j not in active) for j, m in enumerate(members)
+                ]
+                trial = self.solve(total, trial_members)
+                if (
+                    trial.feasible
+                    and (value := self.value(trial)) > floor
+                    and not any(self._below_min(j, trial.alloc[j]) for j in trial.active)
+                ):
+                    floor, best = value, (trial_members, trial)
+        return best
+
+    def optimize(self, total: float, members: list[bool] | None = None) -> SplitResult:
+        members = [True] * len(self.routes) if members is None else members[:]
+        single = self.best_single(total, members)
+        statuses: dict[int, ExclusionReason] = {}
+        sol = self.solve(total, members)
+        moves = 0
+        exhaustive = False
+        while sol.feasible and moves < self.cfg.max_drops:
+            active = sol.active
+            small = [j for j in active if self._below_min(j, sol.alloc[j])]
+            if small:
+                for j in small:
+                    members[j] = False
+                    statuses[j] = ExclusionReason.BELOW_MIN_SIZE
+                sol = self.solve(total, members)
+                continue
+            if len(active) <= 1:
+                break
+            current = self.value(sol)
+            candidates = self._drop_candidates(sol)
+            if not candidates:
+                break
+            if len(active) <= self.cfg.exhaustive_paths and not exhaustive:
+                # few paths: try every subset of them
+                exhaustive = True
+                subset = self._best_subset(total, members, active, current)
+                if subset is None:
+                    break
+                members, sol = subset
+                for j in active:
+                    if not members[j]:
+                        statuses[j] = ExclusionReason.GAS_EXCEEDS_GAIN
+                continue
+            found = self._best_trial(total, members, [(j, -1) for j in candidates[:3]], current)
+            if found is None:
+                # a path dropped for gas may do better in place of one still used
+                gassed = [j for j, r in statuses.items() if r is ExclusionReason.GAS_EXCEEDS_GAIN]
+                swaps = [(a, d) for d in gassed for a in active]
+                found = self._best_trial(total, members, swaps, current)
+            if found is None:
+                break
+            drop, add, members, sol = found
+            statuses.pop(add, None)
+            statuses[drop] = ExclusionReason.GAS_EXCEEDS_GAIN
+            moves += 1
+        if sol.feasible:
+            sol = self.polish(sol)
+        return SplitResult(
+            alloc=sol.alloc, statuses=statuses, shortfall=sol.shortfall, best_single=single
+        )
