@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 from pydantic import ValidationError as PydanticValidationError
@@ -56,6 +57,8 @@ from connectors.offchain_venue.sync import (
 from connectors.offchain_venue.trading import VenueTrader
 
 __all__ = ["OffchainVenueConnector"]
+
+log = logging.getLogger(__name__)
 
 _SNAPSHOT_RETRY_S = 0.01
 _SNAPSHOT_BACKOFF_MAX_S = 1.0
@@ -383,6 +386,12 @@ class OffchainVenueConnector:
                 continue
             except ValueError as exc:
                 sync.quarantine(QuarantineReason.MALFORMED, f"snapshot: {exc}")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _SNAPSHOT_BACKOFF_MAX_S)
+                continue
+            except Exception:
+                # Nothing else is expected; keep trying rather than leave the market dark.
+                log.exception("%s: snapshot of %s failed", self.name, spec.symbol)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _SNAPSHOT_BACKOFF_MAX_S)
                 continue

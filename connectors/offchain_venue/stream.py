@@ -13,6 +13,7 @@ and discarded as if the network had lost them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from collections.abc import Callable
 import aiohttp
 
 __all__ = ["DepthStream"]
+
+log = logging.getLogger(__name__)
 
 OnMessage = Callable[[str, int], None]
 
@@ -112,8 +115,15 @@ class DepthStream:
             await asyncio.sleep(backoff * (0.5 + random.random() / 2))
             backoff = min(backoff * 2, self._max_backoff)
 
+    def _deliver(self, text: str, ts_recv: int) -> None:
+        self.messages += 1
+        try:
+            self._on_message(text, ts_recv)
+        except Exception:
+            # The owner handles what it expects; anything else must not end the stream.
+            log.exception("depth stream %s: message handler failed", self.url)
+
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        on_message = self._on_message
         clock = time.time_ns
         while True:
             msg = await ws.receive()
@@ -123,15 +133,13 @@ class DepthStream:
                     self._drop -= 1
                     self.dropped += 1
                     continue
-                self.messages += 1
-                on_message(msg.data, clock())
+                self._deliver(msg.data, clock())
             elif kind is aiohttp.WSMsgType.BINARY:
                 if self._drop:
                     self._drop -= 1
                     self.dropped += 1
                     continue
-                self.messages += 1
-                on_message(msg.data.decode(), clock())
+                self._deliver(msg.data.decode("utf-8", "replace"), clock())
             elif kind in (
                 aiohttp.WSMsgType.CLOSE,
                 aiohttp.WSMsgType.CLOSING,
