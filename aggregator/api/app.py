@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -136,10 +137,15 @@ def _route_name(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+_WORKER = str(os.getpid())
+
+
 @web.middleware
 async def _count(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     request.app[CONTEXT].metrics.observe_request(_route_name(request), response.status)
+    if not response.prepared:
+        response.headers["X-Worker"] = _WORKER
     return response
 
 
