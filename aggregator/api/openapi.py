@@ -96,9 +96,10 @@ def _operation(op: Operation, refs: dict[tuple[type[BaseModel], str], Any]) -> d
             "content": {"application/json": {"schema": refs[(op.response, "serialization")]}},
         }
     else:
+        kind = "object" if op.content_type == "application/json" else "string"
         responses[str(op.status)] = {
             "description": STATUS_TEXT.get(op.status, "OK"),
-            "content": {op.content_type: {"schema": {"type": "string"}}},
+            "content": {op.content_type: {"schema": {"type": kind}}},
         }
     for status in sorted({*op.errors, 500}):
         responses[str(status)] = _error_response(status)
