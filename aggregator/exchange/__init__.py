@@ -41,7 +41,7 @@ from aggregator.exchange.orders import (
     TimeInForce,
     TradeEvent,
 )
-from aggregator.exchange.server import VenueRunner, start_venue
+from aggregator.exchange.runner import VenueRunner, start_venue
 from aggregator.exchange.units import SymbolSpec
 
 __all__ = [

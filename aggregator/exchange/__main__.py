@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aggregator.errors import AggregatorError
 from aggregator.exchange.config import load_accounts, load_venue_config
-from aggregator.exchange.server import start_venue
+from aggregator.exchange.runner import start_venue
 
 __all__ = ["DEFAULT_CONFIG", "main", "parse_args"]
 

@@ -7,41 +7,29 @@ REST (``/api/v3``): ``ping``, ``time``, ``exchangeInfo``, ``depth`` and the sign
 status; every answer carries ``X-MBX-USED-WEIGHT-<window>`` and order answers
 ``X-MBX-ORDER-COUNT-<window>``. Binds to loopback only.
 
-:func:`start_venue` runs the server (and the market maker) inside the current event loop
-and returns a :class:`VenueRunner`; ``python -m aggregator.exchange`` runs it as a process.
+:func:`~aggregator.exchange.runner.start_venue` runs it (and the market maker) inside the
+current event loop; ``python -m aggregator.exchange`` runs it as a process.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
-import time
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from aggregator.errors import ConfigError
 from aggregator.exchange import wire
-from aggregator.exchange.auth import Authenticator, Credential
-from aggregator.exchange.config import (
-    AccountConfig,
-    VenueConfig,
-    balances_to_units,
-)
-from aggregator.exchange.engine import FeeSchedule, MatchingEngine
 from aggregator.exchange.errors import (
     BadParameterError,
     CancelRejectedError,
     ExchangeError,
-    InvalidSymbolError,
     TooManyRequestsError,
 )
-from aggregator.exchange.market_maker import MarketMaker
 from aggregator.exchange.orders import (
     OrderRequest,
     OrderType,
@@ -50,95 +38,15 @@ from aggregator.exchange.orders import (
     TimeInForce,
 )
 from aggregator.exchange.params import Params
-from aggregator.exchange.ratelimit import ORDERS_MESSAGE, WEIGHT_MESSAGE, FixedWindowLimiter
-from aggregator.exchange.streams import StreamHub
-from aggregator.exchange.units import SymbolSpec
+from aggregator.exchange.state import ACCOUNT, STATE, VenueState
+from aggregator.exchange.units import format_decimal
 
-__all__ = ["STATE", "VenueRunner", "VenueState", "build_app", "build_state", "start_venue"]
+__all__ = ["build_app"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_DEPTH_LIMIT = 5000
-
-
-@dataclass
-class VenueState:
-    """Everything a request handler needs (typed app state)."""
-
-    config: VenueConfig
-    engine: MatchingEngine
-    specs: dict[str, SymbolSpec]
-    decimals: dict[str, int]
-    auth: Authenticator
-    weights: FixedWindowLimiter
-    orders: FixedWindowLimiter
-    hub: StreamHub
-    clock_ns: Callable[[], int]
-    market_maker: MarketMaker | None
-
-    def now_ms(self) -> int:
-        return self.clock_ns() // 1_000_000
-
-    def now_s(self) -> float:
-        return self.clock_ns() / 1e9
-
-    def spec(self, symbol: str) -> SymbolSpec:
-        spec = self.specs.get(symbol)
-        if spec is None:
-            raise InvalidSymbolError()
-        return spec
-
-
-STATE = web.AppKey("venue_state", VenueState)
-ACCOUNT = web.RequestKey("venue_account", str)
-
-
-def build_state(
-    config: VenueConfig,
-    accounts: Sequence[AccountConfig],
-    clock_ns: Callable[[], int] = time.time_ns,
-) -> VenueState:
-    """An engine with the accounts and market maker of ``config``, ready to serve."""
-    specs = {s.symbol: s for s in config.specs()}
-    engine = MatchingEngine(
-        specs.values(),
-        fees=FeeSchedule(config.fees.maker_bps, config.fees.taker_bps),
-        fee_account=config.fees.account,
-        history_per_account=config.order_history_per_account,
-    )
-    for account in accounts:
-        engine.open_account(account.name, balances_to_units(account.balances, config.assets))
-    mm_config = config.market_maker
-    engine.open_account(mm_config.account, balances_to_units(mm_config.balances, config.assets))
-    limits = config.rate_limits
-    state = VenueState(
-        config=config,
-        engine=engine,
-        specs=specs,
-        decimals=dict(config.assets),
-        auth=Authenticator(
-            (
-                Credential(a.name, a.api_key, a.api_secret.get_secret_value().encode())
-                for a in accounts
-            ),
-            config.max_recv_window_ms,
-        ),
-        weights=FixedWindowLimiter(
-            limits.request_weight,
-            limits.request_window_s,
-            message=WEIGHT_MESSAGE,
-            venue_code=-1003,
-        ),
-        orders=FixedWindowLimiter(
-            limits.orders, limits.orders_window_s, message=ORDERS_MESSAGE, venue_code=-1015
-        ),
-        hub=StreamHub(specs, clock_ns, config.ws_queue_size),
-        clock_ns=clock_ns,
-        market_maker=MarketMaker(engine, mm_config, clock_ns) if mm_config.markets else None,
-    )
-    engine.subscribe(state.hub.on_events)
-    return state
 
 
 # -- plumbing ---------------------------------------------------------------------------
@@ -393,8 +301,8 @@ async def account_info(request: web.Request) -> web.Response:
             "buyerCommission": 0,
             "sellerCommission": 0,
             "commissionRates": {
-                "maker": f"{maker / 10_000:.8f}",
-                "taker": f"{taker / 10_000:.8f}",
+                "maker": format_decimal(Decimal(maker).scaleb(-4), 8),
+                "taker": format_decimal(Decimal(taker).scaleb(-4), 8),
                 "buyer": "0.00000000",
                 "seller": "0.00000000",
             },
@@ -452,76 +360,3 @@ def build_app(state: VenueState) -> web.Application:
     app.router.add_get("/ws/{streams:.+}", raw_streams)
     app.router.add_get("/stream", combined_streams)
     return app
-
-
-# -- running -----------------------------------------------------------------------------
-
-
-class VenueRunner:
-    """A running venue: its URLs, its engine, and :meth:`stop`."""
-
-    def __init__(self, state: VenueState, runner: web.AppRunner, host: str, port: int) -> None:
-        self.state = state
-        self.host = host
-        self.port = port
-        self._runner = runner
-
-    @property
-    def engine(self) -> MatchingEngine:
-        return self.state.engine
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
-
-    async def stop(self) -> None:
-        if self.state.market_maker is not None:
-            await self.state.market_maker.stop()
-        await self._runner.cleanup()
-
-    async def __aenter__(self) -> VenueRunner:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-
-def _check_loopback(host: str) -> None:
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ConfigError(f"the venue binds to loopback only, not {host!r}")
-
-
-async def start_venue(
-    config: VenueConfig,
-    accounts: Sequence[AccountConfig] = (),
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    market_maker: bool | None = None,
-    clock_ns: Callable[[], int] = time.time_ns,
-) -> VenueRunner:
-    """Serve the venue in this event loop on ``host:port`` (0: a free port).
-
-    ``market_maker`` overrides ``config.market_maker.enabled``.
-    """
-    _check_loopback(host)
-    state = build_state(config, accounts, clock_ns)
-    runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0][1]
-    enabled = config.market_maker.enabled if market_maker is None else market_maker
-    if enabled and state.market_maker is not None:
-        state.market_maker.start()
-    return VenueRunner(state, runner, host, int(bound))
