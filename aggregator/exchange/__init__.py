@@ -15,9 +15,11 @@ REST is under ``<rest_url>/api/v3/...``; streams at ``<ws_url>/ws/<symbol>@depth
 In-process: ``runner = await start_venue(load_venue_config(path), accounts, port=0)``,
 then ``runner.rest_url``, ``runner.ws_url``, ``runner.engine`` and ``await runner.stop()``.
 
-Parts: ``engine`` (with ``book``, ``matching``, ``ledger``, ``orders``, ``units``) is
-pure and synchronous; ``server`` (with ``auth``, ``params``, ``ratelimit``, ``streams``,
-``wire``) is the aiohttp edge; ``market_maker`` keeps the books moving.
+Parts: ``engine`` (with ``book``, ``matching``, ``validation``, ``ledger``, ``orders``,
+``units``) is pure and synchronous; ``server`` (with ``state``, ``auth``, ``params``,
+``ratelimit``, ``streams``, ``wire``) is the aiohttp edge and ``runner`` runs it;
+``market_maker`` keeps the books moving; ``config`` reads config/venue.toml and the
+accounts file.
 """
 
 from aggregator.exchange.auth import sign

@@ -19,6 +19,7 @@ import pytest
 
 from aggregator.exchange import AccountConfig, load_venue_config, sign, start_venue
 from aggregator.exchange.config import RateLimitConfig
+from aggregator.exchange.orders import OrderRequest, OrderType, Side
 from tests.exchange.client import Reply, RestClient
 from tests.exchange.specs import CONFIG_PATH
 from tests.fixtures.venue import VenueServer
@@ -429,3 +430,46 @@ async def test_trade_stream_and_combined_stream_control(
 
     async with session.get(f"{venue_server.rest_url}/ws/dogeusdc@depth") as response:
         assert response.status == 400
+
+
+async def test_cancel_all_open_orders_of_a_symbol(client: RestClient) -> None:
+    order = {"symbol": "WBTCUSDC", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC"}
+    ids = []
+    for price in ("90000", "91000"):
+        placed = await client.signed(
+            "POST", "/api/v3/order", {**order, "quantity": "0.01", "price": price}
+        )
+        assert placed.status == 200, placed.body
+        ids.append(placed.body["orderId"])
+    reply = await client.signed("DELETE", "/api/v3/openOrders", {"symbol": "WBTCUSDC"})
+    assert reply.status == 200, reply.body
+    assert sorted(o["orderId"] for o in reply.body) == sorted(ids)
+    assert {o["status"] for o in reply.body} == {"CANCELED"}
+    assert (await client.signed("GET", "/api/v3/openOrders", {"symbol": "WBTCUSDC"})).body == []
+
+
+async def test_a_stream_client_that_falls_behind_is_disconnected_not_sent_gaps(
+    session: aiohttp.ClientSession,
+) -> None:
+    base = load_venue_config(CONFIG_PATH, environ={})
+    config = base.model_copy(update={"ws_queue_size": 5})
+    runner = await start_venue(config, market_maker=False)
+    try:
+        engine = runner.engine
+        engine.open_account("flood", {"USDC": 10**15})
+        url = f"{runner.ws_url}/ws/{SYMBOL.lower()}@depth"
+        async with session.ws_connect(url) as ws:
+            spec = engine.spec(SYMBOL)
+            for i in range(20):  # no await in between: the sender cannot drain the queue
+                engine.place(
+                    OrderRequest(
+                        "flood", SYMBOL, Side.BUY, OrderType.LIMIT, spec.lot_units * 10, 100_000 + i
+                    ),
+                    i,
+                )
+            async with asyncio.timeout(10):
+                message = await ws.receive()
+            assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert ws.close_code == 1008
+    finally:
+        await runner.stop()
