@@ -37,7 +37,9 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 @pytest.fixture
 def client(venue_server: VenueServer, session: aiohttp.ClientSession) -> RestClient:
-    return RestClient(session, venue_server.rest_url, venue_server.api_key, venue_server.api_secret)
+    # alice: an account no other test area trades with, so balance checks see only ours
+    alice = venue_server.accounts["alice"]
+    return RestClient(session, venue_server.rest_url, alice.api_key, alice.api_secret)
 
 
 def assert_error(reply: Reply, status: int, code: int) -> None:
@@ -176,7 +178,7 @@ async def test_signatures_keys_and_timestamps_are_checked(
     path = "/api/v3/account"
     assert (await client.signed("GET", path)).status == 200
     assert_error(await client.signed("GET", path, secret="0" * 64), 401, -1022)
-    other = venue_server.accounts["alice"]
+    other = venue_server.accounts["resolver"]
     assert_error(await client.signed("GET", path, secret=other.api_secret), 401, -1022)
     assert_error(await client.call("GET", path, client.signed_query({})), 401, -2014)
     assert_error(await client.signed("GET", path, api_key="not-a-key"), 401, -2015)
