@@ -166,7 +166,12 @@ class MarketDataSettings(_Frozen):
         default=None, gt=0, description="Leave out liquidity older than this (None: no limit)."
     )
     snapshot_interval_s: float = Field(
-        default=0.25, gt=0, description="Workers rebuild their snapshot at least this often."
+        default=1.0, gt=0, description="Workers rebuild their snapshot at least this often."
+    )
+    snapshot_min_interval_s: float = Field(
+        default=0.2,
+        ge=0,
+        description="Workers rebuild their snapshot at most this often (changes are batched).",
     )
     numeraire: str = Field(default="USDC", description="Asset reference prices are quoted in.")
     start_timeout_s: float = Field(

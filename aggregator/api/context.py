@@ -20,6 +20,7 @@ from aggregator.api.auth import ApiKeyAuth
 from aggregator.api.metrics import Metrics
 from aggregator.api.ratelimit import RateLimiter
 from aggregator.api.schemas import QuoteRequestBody, SymbolAsset, TokenAsset, parse_amount
+from aggregator.api.views import QuoteViewCache
 from aggregator.errors import InvalidAddressError, NoLiquidityError, NotRoutableError
 from aggregator.journal.metrics import Analytics
 from aggregator.journal.outbox import Outbox
@@ -69,6 +70,7 @@ class ApiContext:
     limiter: RateLimiter
     auth: ApiKeyAuth
     metrics: Metrics = field(default_factory=Metrics)
+    views: QuoteViewCache = field(default_factory=QuoteViewCache)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -89,6 +91,7 @@ class ApiContext:
             cache,
             inventory,
             interval_s=market.snapshot_interval_s,
+            min_interval_s=market.snapshot_min_interval_s,
             max_age_s=market.max_age_s,
             numeraire=market.numeraire,
         )
@@ -130,7 +133,7 @@ class ApiContext:
         await self.cache.start()
         with contextlib.suppress(RedisError):
             await self.inventory.refresh()
-        interval = self.settings.market_data.snapshot_interval_s
+        interval = max(0.1, self.settings.market_data.snapshot_min_interval_s)
         self._tasks.append(asyncio.create_task(self.inventory.run(interval, self._stop)))
 
     async def close(self) -> None:

@@ -61,7 +61,7 @@ async def create_quote(request: web.Request) -> web.Response:
         ctx.metrics.observe_quote(time.perf_counter() - started, exc.code)
         raise
     ctx.metrics.observe_quote(time.perf_counter() - started, "ok")
-    return json_response(quote_view(quote, time.time_ns()), status=201)
+    return json_response(ctx.views.view(quote, time.time_ns()), status=201)
 
 
 async def get_quote(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ validated where they were made.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +30,7 @@ __all__ = [
     "LockView",
     "PathView",
     "QuoteView",
+    "QuoteViewCache",
     "SettlementPlanView",
     "SwapListView",
     "SwapTicketView",
@@ -290,6 +292,37 @@ def quote_view(quote: Quote, now_ns: int) -> QuoteView:
         compute_ns=quote.compute_ns,
         expired=quote.expires_ns <= now_ns,
     )
+
+
+class QuoteViewCache:
+    """Views of quotes that share one memoized route (same ``paths`` object).
+
+    A worker answers repeated requests on one snapshot with copies of one route
+    (see :class:`~aggregator.service.QuoteEngine`); their views differ only in
+    id and times, so the view is built once and copied with those.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._views: OrderedDict[int, tuple[object, QuoteView]] = OrderedDict()
+
+    def view(self, quote: Quote, now_ns: int) -> QuoteView:
+        key = id(quote.paths)
+        found = self._views.get(key)
+        if found is not None and found[0] is quote.paths:
+            return found[1].model_copy(
+                update={
+                    "id": quote.id,
+                    "created_ns": quote.created_ns,
+                    "expires_ns": quote.expires_ns,
+                    "expired": quote.expires_ns <= now_ns,
+                }
+            )
+        view = quote_view(quote, now_ns)
+        self._views[key] = (quote.paths, view)
+        while len(self._views) > self._size:
+            self._views.popitem(last=False)
+        return view
 
 
 def terms_view(terms: HtlcTerms) -> TermsView:

@@ -81,6 +81,19 @@ class VenueRecord:
         )
 
 
+def _routing_view(record: VenueRecord) -> tuple[Any, ...]:
+    """What a snapshot reads of a venue record (not its ages, which change every beat)."""
+    health, chain = record.health, record.chain
+    return (
+        record.markets,
+        health.status,
+        tuple(sorted(health.quarantined.items())),
+        None
+        if chain is None
+        else (chain.head, chain.head_time, chain.base_fee_wei, chain.priority_fee_wei),
+    )
+
+
 def _inventory_json(holdings: Mapping[AssetAt, int]) -> list[Any]:
     return [
         [a.asset, a.location.model_dump(mode="json"), str(amount)]
@@ -256,9 +269,12 @@ class BookCache:
         self.liquidity[liquidity.market_id] = liquidity
         return True
 
-    def _apply_venue(self, data: Mapping[str, Any]) -> None:
+    def _apply_venue(self, data: Mapping[str, Any]) -> bool:
+        """Store the record; True when what a snapshot reads of it changed."""
         record = VenueRecord.from_json(data)
+        previous = self.venues.get(record.name)
         self.venues[record.name] = record
+        return previous is None or _routing_view(previous) != _routing_view(record)
 
     def apply(self, raw: str | bytes) -> None:
         """Apply one channel message; a malformed one is logged and dropped."""
@@ -272,7 +288,8 @@ class BookCache:
                 if not changed:
                     return
             elif kind == "venue":
-                self._apply_venue(data)
+                if not self._apply_venue(data):
+                    return
             elif kind == "inv":
                 self.holdings = _inventory_from_json(data)
             elif kind == "hb":

@@ -6,7 +6,8 @@ the earlier route under a new id and expiry (errors are memoized too). A firm
 quote reserves its inventory in Redis, all or nothing; if other firm quotes
 took some meanwhile it is priced again on what is free. Every quote is stored
 in the shared quote store (any worker can read or execute it) and journaled to
-the outbox, in one pipelined round trip shared with concurrent requests.
+the outbox (with its route legs when firm), in one pipelined round trip shared
+with concurrent requests.
 """
 
 from __future__ import annotations
@@ -136,7 +137,9 @@ class QuoteEngine:
         async def queue(pipe: Pipeline) -> Any:
             await QuoteStore(pipe, prefix, grace_ms).put(quote)
             if outbox is not None:
-                await outbox.append_many(pipe, quote_events(quote))
+                events = quote_events(quote)
+                # every quote is journaled; the route legs of those that can become swaps
+                await outbox.append_many(pipe, events if quote.request.firm else events[:1])
 
         await self.batcher.submit(queue)
 

@@ -123,20 +123,27 @@ class CachedInventory:
 
 
 class SnapshotSource:
-    """The current snapshot of a worker (see the module docstring)."""
+    """The current snapshot of a worker (see the module docstring).
+
+    Rebuilt when the cache changed, but at most every ``min_interval_s`` (updates
+    from several chains and venues are taken together), and at least every
+    ``interval_s`` so that ages and the publisher's silence are seen.
+    """
 
     def __init__(
         self,
         cache: BookCache,
         inventory: CachedInventory,
         *,
-        interval_s: float = 0.25,
+        interval_s: float = 1.0,
+        min_interval_s: float = 0.2,
         max_age_s: float | None = None,
         numeraire: str = "USDC",
     ) -> None:
         self.cache = cache
         self.inventory = inventory
         self._interval_ns = int(interval_s * 1e9)
+        self._min_interval_ns = int(min_interval_s * 1e9)
         self._max_age_ns = None if max_age_s is None else int(max_age_s * 1e9)
         self._numeraire = numeraire
         self._builder: SnapshotBuilder | None = None
@@ -161,12 +168,10 @@ class SnapshotSource:
         """The snapshot of the cache as it is now (rebuilt only when needed)."""
         now = time.time_ns()
         key = (self.cache.version, self.inventory.version)
-        if (
-            self._snapshot is not None
-            and key == self._key
-            and now - self._built_ns < self._interval_ns
-        ):
-            return self._snapshot
+        if self._snapshot is not None:
+            age = now - self._built_ns
+            if age < self._min_interval_ns or (key == self._key and age < self._interval_ns):
+                return self._snapshot
         builder = self._builder_for(tuple(sorted(self.cache.venues)))
         self._snapshot = builder.build()
         self._key = key

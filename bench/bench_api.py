@@ -1,0 +1,183 @@
+"""Load test of POST /v1/quotes against a trivial JSON endpoint (GET /v1/ping) of the same app.
+
+    .venv/bin/python bench/bench_api.py [--devnet-dir DIR] [--requests 4000] [--workers 1]
+
+Brings up what it needs on loopback (the devnet, unless one is running in
+``--devnet-dir``; a private redis-server) and runs ``aggregator serve`` as a
+separate process, so the load generator does not share its event loop. For
+each concurrency (10 and 64) it sends a bounded number of requests (and stops
+early at ``--max-seconds``), first to the trivial endpoint, then quotes, and
+prints requests/s, p50 and p99 latency and the quote/trivial throughput ratio.
+
+The quote requests cycle through 16 distinct requests (4 pairs across chains,
+4 amounts each), as clients polling a few pairs do; a worker memoizes routes
+per snapshot, and every answer is still a new quote stored in Redis.
+Targets: quotes >= 30% of the trivial endpoint's throughput; p99 <= 10 ms at
+concurrency 10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from aggregator.api.demo import devnet, private_redis
+from aggregator.api.server import free_port
+
+PAIRS = [
+    ({"asset": "USDC", "location": "alpha"}, {"asset": "WETH", "location": "beta"}, 10**6, 3000),
+    ({"asset": "WETH", "location": "beta"}, {"asset": "USDC", "location": "gamma"}, 10**18, 1),
+    ({"asset": "WBTC", "location": "gamma"}, {"asset": "WETH", "location": "alpha"}, 10**8, 1),
+    ({"asset": "USDC", "location": "beta"}, {"asset": "WBTC", "location": "alpha"}, 10**6, 5000),
+]
+BODIES: list[dict[str, Any]] = [
+    {"sell": sell, "buy": buy, "amount": str(unit * whole * k // 4)}
+    for sell, buy, unit, whole in PAIRS
+    for k in (1, 2, 3, 4)
+]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, int(-(-p * len(ordered) // 100)) - 1))
+    return ordered[rank]
+
+
+async def load(
+    url: str, method: str, path: str, concurrency: int, total: int, max_s: float
+) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+    deadline = time.monotonic() + max_s
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def client() -> None:
+            nonlocal sent, errors
+            while sent < total and time.monotonic() < deadline:
+                body = BODIES[sent % len(BODIES)] if method == "POST" else None
+                sent += 1
+                started = time.perf_counter()
+                async with session.request(method, url + path, json=body) as response:
+                    await response.read()
+                    if response.status >= 300:
+                        errors += 1
+                latencies.append(time.perf_counter() - started)
+
+        # warm up: connections, snapshot, route memo
+        for _ in range(50):
+            body = BODIES[_ % len(BODIES)] if method == "POST" else None
+            async with session.request(method, url + path, json=body) as response:
+                await response.read()
+        began = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1e3,
+        "p99_ms": percentile(latencies, 99) * 1e3,
+    }
+
+
+def start_service(
+    devnet_dir: Path, redis_url: str, workers: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "AGGREGATOR_REDIS_URL": redis_url,
+            "AGGREGATOR_API__QUOTE_RATE": '{"rate_per_s": 1000000000, "burst": 1000000000}',
+        }
+    )
+    argv = [sys.executable, "-m", "aggregator.cli", "serve", "--workers", str(workers)]
+    argv += ["--port", str(port), "--devnet-dir", str(devnet_dir)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+async def wait_ready(url: str, proc: subprocess.Popen[bytes], limit_s: float = 90) -> None:
+    deadline = time.monotonic() + limit_s
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit("the service exited at start")
+            try:
+                async with session.get(url + "/v1/health") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit("the service did not become healthy in time")
+
+
+async def bench(args: argparse.Namespace, devnet_dir: Path, redis_url: str) -> None:
+    proc, url = start_service(devnet_dir, redis_url, args.workers)
+    try:
+        await wait_ready(url, proc)
+        rows = []
+        for concurrency in args.concurrency:
+            limits = (concurrency, args.requests, args.max_seconds)
+            trivial = await load(url, "GET", "/v1/ping", *limits)
+            quotes = await load(url, "POST", "/v1/quotes", *limits)
+            rows.append((concurrency, trivial, quotes))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    print(f"\nPOST /v1/quotes against GET /v1/ping, {args.workers} API worker(s), loopback")
+    header = (
+        f"{'endpoint':<16}{'conc':>6}{'requests':>10}{'errors':>8}{'req/s':>10}"
+        f"{'p50 ms':>9}{'p99 ms':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for concurrency, trivial, quotes in rows:
+        for name, r in (("GET /v1/ping", trivial), ("POST /v1/quotes", quotes)):
+            print(
+                f"{name:<16}{concurrency:>6}{int(r['requests']):>10}{int(r['errors']):>8}"
+                f"{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+            )
+        ratio = quotes["rps"] / trivial["rps"]
+        print(f"{'quote/trivial':<16}{concurrency:>6}{'':>10}{'':>8}{ratio:>10.1%}")
+    ratios = [q["rps"] / t["rps"] for _, t, q in rows]
+    ratio_ok = "met" if min(ratios) >= 0.3 else "NOT met"
+    print(f"\ntarget quotes >= 30% of trivial: {ratio_ok} (worst {min(ratios):.1%})")
+    c10 = next((q for c, _, q in rows if c == 10), None)
+    if c10 is not None:
+        p99_ok = "met" if c10["p99_ms"] <= 10 else "NOT met"
+        print(f"target p99 <= 10 ms at concurrency 10: {p99_ok} ({c10['p99_ms']:.2f} ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devnet-dir", type=Path, default=None)
+    parser.add_argument("--requests", type=int, default=4000, help="per endpoint and concurrency")
+    parser.add_argument("--max-seconds", type=float, default=20.0, help="cap per measurement")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[10, 64])
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    devnet_dir = args.devnet_dir or Path(tempfile.mkdtemp(prefix="bench-api-devnet-"))
+
+    async def run(redis_url: str) -> None:
+        async with devnet(devnet_dir.resolve()):
+            await bench(args, devnet_dir.resolve(), redis_url)
+
+    with private_redis() as redis_url:
+        asyncio.run(run(redis_url))
+
+
+if __name__ == "__main__":
+    main()
