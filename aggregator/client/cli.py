@@ -76,6 +76,7 @@ def register(subparsers: Any) -> None:
     refund.set_defaults(handler=_refund)
     listing = sub.add_parser("list", help="Swaps in the local secret store.")
     listing.set_defaults(handler=_list)
+
     def usage(_args: argparse.Namespace) -> int:
         parser.print_help()
         return 2
@@ -111,9 +112,7 @@ async def _context(args: argparse.Namespace) -> AsyncIterator[_Context]:
     config = SettlementConfig.from_manifest(manifest, **overrides)
     redis = Redis.from_url(args.redis)
     session = new_session()
-    service = SettlementService(
-        config, redis, manifest.accounts.resolver.address, session=session
-    )
+    service = SettlementService(config, redis, manifest.accounts.resolver.address, session=session)
     vault = SecretVault(args.state_dir or _default_trader_dir())
     chains = {c.key: c for c in config.chains}
     trader = TraderClient(_account(manifest), chains, vault, session)

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 from eth_account.signers.local import LocalAccount
@@ -102,6 +102,8 @@ class TraderClient:
         }
         self.senders = {k: AccountSender(c, account) for k, c in self.clients.items()}
         self._approved: set[tuple[str, str]] = set()
+        self._flushes: dict[str, asyncio.Future[None]] = {}
+        self._from_block: dict[str, int] = {}
 
     @property
     def address(self) -> str:
@@ -110,14 +112,27 @@ class TraderClient:
     # -- steps --------------------------------------------------------------
 
     async def open(self, quote: Quote, api: SwapApi) -> tuple[VaultEntry, SwapTicket]:
-        """Make and store a secret, ask for the swap, check every term against the quote."""
-        entry = self.vault.new_secret()
-        ticket = await api.create_swap(quote.id, self.address, self.address, entry.hashlock)
-        await self.verify(quote, entry.hashlock, ticket)
+        """Make and store a secret, ask for the swap, check every term against the quote.
+
+        The secret's flush to disk and the chains' heads are read while the service
+        answers; :meth:`lock` waits for the flush.
+        """
+        entry, flushed = self.vault.new_secret()
+        self._flushes[entry.hashlock] = flushed
+        plan = quote.settlement
+        ticket, src_head, dst_head = await asyncio.gather(
+            api.create_swap(quote.id, self.address, self.address, entry.hashlock),
+            self.clients[plan.source_chain].head(),
+            self.clients[plan.destination_chain].head(),
+        )
+        self._from_block[entry.hashlock] = dst_head.number
+        self.verify(quote, entry.hashlock, ticket, src_head.timestamp, dst_head.timestamp)
         self.vault.attach(entry.hashlock, ticket)
         return entry, ticket
 
-    async def verify(self, quote: Quote, hashlock: str, ticket: SwapTicket) -> None:
+    def verify(
+        self, quote: Quote, hashlock: str, ticket: SwapTicket, src_time: int, dst_time: int
+    ) -> None:
         """:class:`TermsMismatchError` unless the ticket's terms are the quote's."""
         plan = quote.settlement
         src, dst = self.chains[plan.source_chain], self.chains[plan.destination_chain]
@@ -146,17 +161,18 @@ class TraderClient:
             wrong.append("resolver")
         if ticket.lock.calldata != "0x" + lock_calldata(lock).hex():
             wrong.append("calldata")
-        src_head, dst_head = await asyncio.gather(
-            self.clients[src.key].head(), self.clients[dst.key].head()
-        )
-        left_a, left_b = lock.timelock - src_head.timestamp, dest.timelock - dst_head.timestamp
+        left_a, left_b = lock.timelock - src_time, dest.timelock - dst_time
         if not 0 < left_b < left_a:
             wrong.append(f"timelocks (left on A {left_a}s, on B {left_b}s)")
         if wrong:
             raise TermsMismatchError("the service's terms differ from the quote", terms=wrong)
 
     async def lock(self, ticket: SwapTicket) -> Receipt:
+        """Lock on the source chain, once the secret is safely on disk."""
         terms = ticket.lock.terms
+        flushed = self._flushes.pop(terms.hashlock, None)
+        if flushed is not None:
+            await flushed
         sender = self.senders[terms.chain]
         if not terms.native:
             await self._approve(terms)
@@ -178,37 +194,39 @@ class TraderClient:
             await self.senders[terms.chain].transact(terms.token, data, gas=_GAS_APPROVE)
         self._approved.add(key)
 
-    async def find_destination_lock(self, ticket: SwapTicket, from_block: int) -> HtlcTerms | None:
-        """The resolver's lock with exactly the expected terms, if it is there."""
-        expected = ticket.destination
-        client = self.clients[expected.chain]
-        head = await client.head()
-        topics = [LOCKED_TOPIC, None, expected.hashlock]
-        for log in await client.logs(expected.htlc, from_block, head.number, topics):
-            recipient, token, amount, timelock = decode_lock_data(bytes.fromhex(log["data"][2:]))
-            seen = expected.model_copy(
-                update={
-                    "sender": to_checksum_address("0x" + str(log["topics"][3])[-40:]),
-                    "recipient": recipient,
-                    "token": token,
-                    "amount": amount,
-                    "timelock": timelock,
-                }
-            )
-            if not terms_differences(expected, seen):
-                return seen
-        return None
+    def _matching(self, expected: HtlcTerms, log: dict[str, Any]) -> bool:
+        recipient, token, amount, timelock = decode_lock_data(bytes.fromhex(log["data"][2:]))
+        seen = expected.model_copy(
+            update={
+                "sender": to_checksum_address("0x" + str(log["topics"][3])[-40:]),
+                "recipient": recipient,
+                "token": token,
+                "amount": amount,
+                "timelock": timelock,
+            }
+        )
+        return not terms_differences(expected, seen)
 
-    async def wait_destination_lock(self, ticket: SwapTicket, from_block: int) -> bool:
-        """Poll until the expected lock is there (True) or too late to claim it (False)."""
+    async def wait_destination_lock(
+        self, ticket: SwapTicket, from_block: int | None = None
+    ) -> bool:
+        """Poll until the expected lock is final (True) or too late to claim it (False).
+
+        Only a lock with exactly the expected terms counts, once it has the
+        destination chain's confirmation depth, so a claim never reveals the
+        secret for a lock that could still vanish.
+        """
         dest = ticket.destination
         client = self.clients[dest.chain]
+        depth = self.chains[dest.chain].confirmations
+        start = self._from_block.get(dest.hashlock, 0) if from_block is None else from_block
+        topics = [LOCKED_TOPIC, None, dest.hashlock]
         while True:
-            if await self.find_destination_lock(ticket, from_block) is not None:
-                [state] = await client.states(dest.htlc, [dest.id])
-                if state is HtlcState.LOCKED:
+            head, logs = await client.head_and_logs(dest.htlc, start, topics)
+            for log in logs:
+                block = int(log["blockNumber"], 16)
+                if self._matching(dest, log) and head.number >= block + depth - 1:
                     return True
-            head = await client.head()
             if head.timestamp >= dest.timelock - self.claim_margin_s:
                 return False
             await asyncio.sleep(self.poll_s)
@@ -239,10 +257,8 @@ class TraderClient:
     async def swap(self, quote: Quote, api: SwapApi, *, claim: bool = True) -> TraderResult:
         """Run a swap to its end: the output claimed, or the input refunded."""
         entry, ticket = await self.open(quote, api)
-        dest_client = self.clients[ticket.destination.chain]
-        from_block = (await dest_client.head()).number
         await self.lock(ticket)
-        if claim and await self.wait_destination_lock(ticket, from_block):
+        if claim and await self.wait_destination_lock(ticket):
             receipt = await self.claim(ticket, entry.preimage)
             if receipt.status == 1:
                 return TraderResult(TraderOutcome.CLAIMED, ticket)

@@ -1,12 +1,18 @@
 """The trader's secrets, kept on local disk only, readable by the owner only.
 
 One file per swap, ``<state dir>/swaps/<hashlock>.json`` (mode 0600, directory
-0700), written before the hashlock is shown to anyone: whatever crashes, the
-trader can still claim with the preimage or refund with the terms.
+0700), and beside it ``<hashlock>.ticket.json`` once the service answered.
+
+The secret is the one thing nothing else can give back, so it is flushed to
+disk (file and directory) before anything is locked on chain:
+:meth:`SecretVault.new_secret` returns the pending flush, which the trader
+awaits right before its lock, so the disk write overlaps the service call. The
+ticket is a convenience: every term of a lock is also in its ``Locked`` event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -45,36 +51,52 @@ class SecretVault:
     def _path(self, hashlock: str) -> Path:
         return self.dir / f"{hashlock}.json"
 
-    def _write(self, entry: VaultEntry, *, new: bool) -> None:
-        path = self._path(entry.hashlock)
-        tmp = path.with_suffix(".tmp")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        fd = os.open(tmp, flags, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(entry.model_dump_json())
-            fh.flush()
-            os.fsync(fh.fileno())
-        if new and path.exists():
-            tmp.unlink()
-            raise ConfigError("a secret with this hashlock exists", path=str(path))
-        os.replace(tmp, path)
+    def _sync_dir(self) -> None:
+        fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
-    def new_secret(self) -> VaultEntry:
-        """A fresh 32-byte secret from ``secrets.token_bytes``, stored before it is used."""
+    def new_secret(self) -> tuple[VaultEntry, asyncio.Future[None]]:
+        """A fresh 32-byte secret from ``secrets.token_bytes``, written at once.
+
+        Returns the entry and the flush to disk running in a thread: await it
+        before locking anything with this hashlock.
+        """
         preimage = secrets.token_bytes(32)
         entry = VaultEntry(
             preimage="0x" + preimage.hex(),
             hashlock="0x" + hashlib.sha256(preimage).hexdigest(),
             created_ns=now_ns(),
         )
-        self._write(entry, new=True)
-        return entry
+        path = self._path(entry.hashlock)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise ConfigError("a secret with this hashlock exists", path=str(path)) from None
+        os.write(fd, entry.model_dump_json().encode())
 
-    def attach(self, hashlock: str, ticket: SwapTicket) -> VaultEntry:
-        """Record the service's ticket next to the secret."""
-        entry = self.load(hashlock).model_copy(update={"ticket": ticket})
-        self._write(entry, new=False)
-        return entry
+        def flush() -> None:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._sync_dir()
+
+        return entry, asyncio.ensure_future(asyncio.to_thread(flush))
+
+    def _ticket_path(self, hashlock: str) -> Path:
+        return self.dir / f"{hashlock}.ticket.json"
+
+    def attach(self, hashlock: str, ticket: SwapTicket) -> None:
+        """Record the service's ticket beside the secret (the secret file is never rewritten)."""
+        path = self._ticket_path(hashlock)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(ticket.model_dump_json())
+        os.replace(tmp, path)
 
     def load(self, hashlock: str) -> VaultEntry:
         path = self._path(hashlock)
@@ -82,7 +104,13 @@ class SecretVault:
             data: Any = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise ConfigError("no secret for this hashlock", path=str(path)) from exc
-        return VaultEntry.model_validate(data)
+        entry = VaultEntry.model_validate(data)
+        ticket_path = self._ticket_path(hashlock)
+        if ticket_path.exists():
+            ticket = SwapTicket.model_validate_json(ticket_path.read_bytes())
+            entry = entry.model_copy(update={"ticket": ticket})
+        return entry
 
     def entries(self) -> list[VaultEntry]:
-        return [self.load(p.stem) for p in sorted(self.dir.glob("0x*.json"))]
+        hashlocks = sorted(p.name.split(".")[0] for p in self.dir.glob("0x*.json"))
+        return [self.load(h) for h in dict.fromkeys(hashlocks)]

@@ -185,6 +185,21 @@ class ChainClient:
         result = await self.call("eth_getLogs", query)
         return list(result or [])
 
+    async def head_and_logs(
+        self, address: str, from_block: int, topics: Sequence[Any]
+    ) -> tuple[Head, list[dict[str, Any]]]:
+        """The latest block and the logs from ``from_block`` to the latest, in one request."""
+        query = {"address": address, "fromBlock": hex(from_block), "toBlock": "latest"}
+        block, logs = await self.batch(
+            [
+                RpcCall("eth_getBlockByNumber", ["latest", False]),
+                RpcCall("eth_getLogs", [{**query, "topics": list(topics)}]),
+            ]
+        )
+        head = parse_head(block)
+        self.last_base_fee = head.base_fee
+        return head, list(logs or [])
+
     async def eth_call(self, to: str, data: bytes, block: int | str = "latest") -> bytes:
         tag = hex(block) if isinstance(block, int) else block
         result = await self.call("eth_call", {"to": to, "data": "0x" + data.hex()}, tag)

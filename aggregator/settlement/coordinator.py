@@ -25,7 +25,7 @@ from eth_account.signers.local import LocalAccount
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from aggregator.errors import AggregatorError, ChainError, SettlementError
+from aggregator.errors import AggregatorError, LeaseLostError, StateConflictError
 from aggregator.journal.config import JournalConfig
 from aggregator.journal.outbox import Outbox
 from aggregator.settlement.chain import ChainClient, RpcCounter, new_session
@@ -55,6 +55,11 @@ from aggregator.settlement.watcher import HtlcWatcher
 __all__ = ["Coordinator", "Releaser"]
 
 log = logging.getLogger(__name__)
+
+_MAX_CHAIN = 4
+"""Transitions one swap may make in one tick (each persisted with its own event)."""
+_STATE_CHECK_S = 0.25
+"""How often a tick checks that Redis still holds the settlement state."""
 
 Releaser = Callable[[str], Awaitable[None]]
 """Releases the inventory reserved behind a quote (by quote id)."""
@@ -96,6 +101,7 @@ class Coordinator:
         self._last_renew = 0.0
         self._policies: dict[tuple[str, str | None], SafetyPolicy] = {}
         self._suspects: dict[str, float] = {}
+        self._last_state_check = 0.0
         for chain in config.chains:
             client = ChainClient(
                 chain.key,
@@ -147,8 +153,9 @@ class Coordinator:
                 backoff = self.config.poll_interval_s
             except asyncio.CancelledError:
                 raise
-            except (RedisError, ChainError, SettlementError, OSError) as exc:
+            except (RedisError, AggregatorError, OSError) as exc:
                 log.warning("tick failed: %s: %s", type(exc).__name__, exc)
+                self._last_state_check = 0.0  # Redis may be back empty: check first
                 backoff = min(1.0, backoff * 2 + 0.05)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=backoff)
@@ -173,17 +180,25 @@ class Coordinator:
 
     async def tick(self) -> None:
         await asyncio.gather(*(w.poll() for w in self.watchers.values()))
-        await self._ensure_state()
-        ids = await self.store.active_ids()
+        now = time.monotonic()
+        if now - self._last_state_check > _STATE_CHECK_S:
+            self._last_state_check = now
+            await self._ensure_state()
+        known = sorted(i for i in self.leases.held if i not in self._in_flight)
+        ids, records = await self.store.active_and(known)
         now = time.monotonic()
         if now - self._last_renew > self.config.lease_ttl_ms / 3000:
-            await self.leases.renew()
+            lost = set(await self.leases.renew())
+            records = [r for r in records if r is None or r.id not in lost]
             self._last_renew = now
         active = set(ids)
         for gone in [i for i in self.leases.held if i not in active and i not in self._in_flight]:
             await self.leases.release(gone)
-        held = await self.leases.acquire_many([i for i in ids if i not in self._in_flight])
-        swaps = [s for s in await self.store.get_many(held) if s is not None]
+        swaps = [r for r in records if r is not None and r.id in active]
+        fresh = [i for i in ids if i not in self.leases.held and i not in self._in_flight]
+        if fresh:
+            taken = await self.leases.acquire_many(fresh)
+            swaps += [s for s in await self.store.get_many(taken) if s is not None]
         decisions = await self.decide([s for s in swaps if s.id not in self._in_flight])
         await self.act(decisions)
 
@@ -258,33 +273,40 @@ class Coordinator:
         return time.monotonic() - first >= self.config.rebroadcast_after_s
 
     async def act(self, decisions: Sequence[tuple[Swap, Decision]]) -> None:
+        """Commit transitions, then decide those swaps again at once (a transition can
+        make a transaction due: no need to wait a tick), and send what is due."""
         assert self.sender is not None
-        batches: dict[tuple[str, TxKind], list[tuple[Swap, Decision]]] = {}
-        singles: list[tuple[Swap, Decision]] = []
-        plain: list[tuple[Swap, Decision]] = []
-        for before, decision in decisions:
-            kinds = [a.kind for a in decision.actions]
-            send = next((a for a in decision.actions if a.kind is ActionKind.SEND_TX), None)
-            if send is not None and send.tx_kind is not None:
-                swap = decision.swap
-                if send.tx_kind is TxKind.DESTINATION_LOCK and not swap.lock_alone:
-                    assert swap.destination is not None
-                    batches.setdefault((swap.destination.chain, send.tx_kind), []).append(
-                        (before, decision)
-                    )
-                else:
-                    singles.append((before, decision))
-            elif decision.changed(before):
-                plain.append((before, decision))
-            elif ActionKind.REBROADCAST in kinds:
-                await self.sender.rebroadcast(before)
-        for before, decision in plain:
-            confirmed = []
-            if before.pending is not None and decision.swap.pending is None:
-                chain_id = self.clients[before.pending.chain].chain_id
-                confirmed.append(UnconfirmedTx(chain_id, self.address, before.pending.hash))
-            await self.commit([(before, decision)], confirmed=confirmed)
-        groups: list[list[tuple[Swap, Decision]]] = [[item] for item in singles]
+        batches: dict[str, list[tuple[Swap, Decision]]] = {}
+        groups: list[list[tuple[Swap, Decision]]] = []
+        for _ in range(_MAX_CHAIN):
+            plain: list[tuple[Swap, Decision]] = []
+            for before, decision in decisions:
+                send = next((a for a in decision.actions if a.kind is ActionKind.SEND_TX), None)
+                if send is not None and send.tx_kind is not None:
+                    swap = decision.swap
+                    if send.tx_kind is TxKind.DESTINATION_LOCK and not swap.lock_alone:
+                        assert swap.destination is not None
+                        batches.setdefault(swap.destination.chain, []).append((before, decision))
+                    else:
+                        groups.append([(before, decision)])
+                elif decision.changed(before):
+                    plain.append((before, decision))
+                elif any(a.kind is ActionKind.REBROADCAST for a in decision.actions):
+                    await self.sender.rebroadcast(before)
+            committed: list[Swap] = []
+            for before, decision in plain:
+                confirmed = []
+                if before.pending is not None and decision.swap.pending is None:
+                    chain_id = self.clients[before.pending.chain].chain_id
+                    confirmed.append(UnconfirmedTx(chain_id, self.address, before.pending.hash))
+                try:
+                    committed += await self.commit([(before, decision)], confirmed=confirmed)
+                except (StateConflictError, LeaseLostError) as exc:
+                    log.info("swap %s moved elsewhere: %s", before.id, exc.message)
+            live = [s for s in committed if not s.terminal]
+            if not live:
+                break
+            decisions = await self.decide(live)
         for items in batches.values():
             size = self.config.max_batch
             groups += [items[i : i + size] for i in range(0, len(items), size)]

@@ -159,13 +159,17 @@ def time_left_check(swap: Swap, obs: Observation, policy: SafetyPolicy) -> str |
 
 
 def needs_confirmed_state(swap: Swap, obs: Observation, policy: SafetyPolicy) -> bool:
-    """Whether :func:`step` wants ``source_state_confirmed`` (read stateOf at the head)."""
-    return (
-        swap.phase is SwapPhase.SOURCE_LOCKED
-        and swap.pending is None
-        and swap.source_lock_block is not None
-        and obs.source_head >= swap.source_lock_block + policy.source_confirmations - 1
-    )
+    """Whether :func:`step` wants ``source_state_confirmed`` (read stateOf at the head):
+    the trader's lock has the confirmation depth and the destination lock is next."""
+    if swap.pending is not None:
+        return False
+    block: int | None = None
+    if swap.phase is SwapPhase.SOURCE_LOCKED:
+        block = swap.source_lock_block
+    elif swap.phase is SwapPhase.AWAITING_SOURCE_LOCK:
+        expected = swap.source.id
+        block = next((lock.block for lock in obs.source_locks if lock.terms.id == expected), None)
+    return block is not None and obs.source_head >= block + policy.source_confirmations - 1
 
 
 def _note(swap: Swap, reason: Reason, detail: str = "", code: str = "") -> tuple[Note, ...]:
@@ -255,14 +259,11 @@ def _awaiting_source_lock(swap: Swap, obs: Observation, policy: SafetyPolicy) ->
     expected = swap.source.id
     for lock in obs.source_locks:
         if lock.terms.id == expected:
-            return Decision(
-                _go(
-                    swap,
-                    SwapPhase.SOURCE_LOCKED,
-                    source_lock=lock.terms,
-                    source_lock_block=lock.block,
-                )
+            # Already final? Then straight on to the destination lock, in one transition.
+            locked = _go(
+                swap, SwapPhase.SOURCE_LOCKED, source_lock=lock.terms, source_lock_block=lock.block
             )
+            return _source_locked(locked, obs, policy)
     for lock in obs.source_locks:
         if lock.terms.sender != swap.source.recipient:  # not the resolver's own lock
             diffs = terms_differences(swap.source, lock.terms)

@@ -16,6 +16,16 @@ __all__ = ["QuoteStore"]
 
 _NS_PER_MS = 1_000_000
 
+# KEYS: quote, used marker; ARGV: marker TTL (ms). Returns {quote JSON or '', 1 if taken now}.
+_TAKE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'', 0} end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 1 then ttl = tonumber(ARGV[1]) end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ttl) then return {raw, 1} end
+return {raw, 0}
+"""
+
 
 class QuoteStore:
     """``quote:<id>`` holds the quote's JSON; ``quote:<id>:used`` marks it taken."""
@@ -47,15 +57,21 @@ class QuoteStore:
         return Quote.model_validate_json(raw)
 
     async def mark_used(self, quote_id: str) -> Quote:
-        """Take the quote for one swap, atomically.
+        """Take the quote for one swap, atomically (one script: read it, mark it taken).
 
         :class:`QuoteExpiredError` past its expiry, :class:`QuoteAlreadyUsedError`
         if taken before, :class:`QuoteNotFoundError` if unknown.
         """
-        quote = await self.get(quote_id)
+        raw, taken = await self.redis.eval(
+            _TAKE, 2, self._key(quote_id), self._used(quote_id), self.grace_ms
+        )
+        if raw is None or raw == b"" or raw == "":
+            raise QuoteNotFoundError("no such quote", quote_id=quote_id)
+        quote = Quote.model_validate_json(raw)
         if quote.expires_ns <= now_ns():
+            if taken:
+                await self.unmark(quote_id)
             raise QuoteExpiredError("the quote has expired", quote_id=quote_id)
-        taken = await self.redis.set(self._used(quote_id), "1", nx=True, px=self._ttl_ms(quote))
         if not taken:
             raise QuoteAlreadyUsedError("the quote was already used", quote_id=quote_id)
         return quote

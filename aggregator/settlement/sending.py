@@ -55,6 +55,7 @@ class Sender:
         self.coord = coordinator
         self._locks = {key: asyncio.Lock() for key in coordinator.clients}
         self._last_broadcast: dict[str, float] = {}
+        self._nonces: dict[str, int] = {}
 
     @property
     def address(self) -> str:
@@ -63,6 +64,11 @@ class Sender:
     # -- nonces -------------------------------------------------------------
 
     async def _next_nonce(self, chain: str) -> int:
+        """The next nonce: from this process's last commit, else from Redis (the commit
+        checks it under WATCH either way)."""
+        cached = self._nonces.get(chain)
+        if cached is not None:
+            return cached
         client = self.coord.clients[chain]
         nonce = await self.coord.nonces.peek(client.chain_id, self.address)
         if nonce is None:
@@ -75,6 +81,7 @@ class Sender:
         await asyncio.gather(*(self._reconcile(key) for key in self.coord.clients))
 
     async def _reconcile(self, chain: str) -> None:
+        self._nonces.pop(chain, None)
         client = self.coord.clients[chain]
         chain_nonce = await client.nonce(self.address, "latest")
         rec = await self.coord.nonces.reconcile(client.chain_id, self.address, chain_nonce)
@@ -156,8 +163,10 @@ class Sender:
                 record = self._record(client, signed, None, ())
                 try:
                     await self.coord.store.record_tx(record)
+                    self._nonces[chain] = nonce + 1
                     break
                 except StateConflictError:
+                    self._nonces.pop(chain, None)
                     continue
             else:
                 raise StateConflictError("no free nonce", chain=chain)
@@ -226,8 +235,10 @@ class Sender:
                 record = self._record(client, signed, kind, [b.id for b, _ in group])
                 try:
                     afters = await self.coord.commit(items, tx=record)
+                    self._nonces[chain] = nonce + 1
                     break
                 except StateConflictError:
+                    self._nonces.pop(chain, None)
                     if await self.coord.nonces.peek(client.chain_id, self.address) == nonce:
                         raise  # a swap changed under us: the next tick decides again
             else:

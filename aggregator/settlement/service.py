@@ -189,8 +189,7 @@ class SettlementService:
             created_ns=stamp,
             updated_ns=stamp,
         )
-        await self.store.put_plan(swap.id, quote.paths)
-        swap = await self.store.create(swap)
+        swap = await self.store.create(swap, plan=quote.paths)
         approve = None if source.native else approve_calldata(source.htlc, source.amount)
         lock = LockInstructions(
             chain=source.chain,

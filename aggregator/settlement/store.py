@@ -129,6 +129,17 @@ class SwapStore:
         raws = await self.redis.mget([self.keys.swap(i) for i in swap_ids])
         return [None if r is None else Swap.model_validate_json(r) for r in raws]
 
+    async def active_and(self, swap_ids: Sequence[str]) -> tuple[list[str], list[Swap | None]]:
+        """The active swap ids and the records of ``swap_ids``, in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.smembers(self.keys.active)
+            if swap_ids:
+                pipe.mget([self.keys.swap(i) for i in swap_ids])
+            results = await pipe.execute()
+        ids = sorted(_decode(m) for m in results[0])
+        raws = results[1] if swap_ids else []
+        return ids, [None if r is None else Swap.model_validate_json(r) for r in raws]
+
     async def active_ids(self) -> list[str]:
         return sorted(_decode(m) for m in await self.redis.smembers(self.keys.active))
 
@@ -158,17 +169,28 @@ class SwapStore:
 
     # -- writes -------------------------------------------------------------
 
-    async def create(self, swap: Swap, *, ts_event: int | None = None) -> Swap:
-        """Persist a new swap; :class:`ConflictError` if its id or hashlock is taken."""
+    async def create(
+        self,
+        swap: Swap,
+        *,
+        ts_event: int | None = None,
+        plan: Sequence[QuotePath] | None = None,
+    ) -> Swap:
+        """Persist a new swap (with its quoted route, if given); :class:`ConflictError` if
+        its id or hashlock is taken."""
         swap = swap.model_copy(update={"version": 1})
         key, hl_key = self.keys.swap(swap.id), self.keys.hashlock(swap.source.hashlock)
         async with self.redis.pipeline(transaction=True) as pipe:
             await pipe.watch(key, hl_key)
-            if await pipe.exists(key) or await pipe.exists(hl_key):
+            if await pipe.exists(key, hl_key):
                 raise ConflictError("a swap with this id or hashlock exists", swap_id=swap.id)
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.set(key, swap.model_dump_json())
             pipe.set(hl_key, swap.id)
+            if plan is not None:
+                pipe.set(
+                    self.keys.plan(swap.id), json.dumps([p.model_dump(mode="json") for p in plan])
+                )
             self._index(pipe, None, swap)
             pipe.hset(self.keys.meta, "initialized", "1")
             await self.outbox.append(pipe, swap_event(None, swap, ts_event or now_ns()))
@@ -216,25 +238,25 @@ class SwapStore:
         ]
         async with self.redis.pipeline(transaction=True) as pipe:
             await pipe.watch(*watched)
-            current = await pipe.mget(swap_keys)
+            values = await pipe.mget(watched)  # one round trip for every check
+            n = len(swap_keys)
+            current, holders = values[:n], values[n : 2 * n] if lease_token is not None else []
             for t, raw in zip(transitions, current, strict=True):
                 if raw is None:
                     raise SwapNotFoundError("no such swap", swap_id=t.before.id)
-                stored = Swap.model_validate_json(raw)
-                if stored.version != t.before.version:
+                found = json.loads(raw)["version"]  # only the version matters here
+                if found != t.before.version:
                     raise StateConflictError(
                         "the swap changed since it was read",
                         swap_id=t.before.id,
                         expected=t.before.version,
-                        found=stored.version,
+                        found=found,
                     )
-            if lease_token is not None:
-                holders = await pipe.mget(lease_keys)
-                for t, holder in zip(transitions, holders, strict=True):
-                    if holder is None or _decode(holder) != lease_token:
-                        raise LeaseLostError("lease not held", swap_id=t.before.id)
-            if tx is not None and nonce_key is not None:
-                next_nonce = await pipe.get(nonce_key)
+            for t, holder in zip(transitions, holders, strict=False):
+                if holder is None or _decode(holder) != lease_token:
+                    raise LeaseLostError("lease not held", swap_id=t.before.id)
+            if tx is not None:
+                next_nonce = values[-1]
                 if next_nonce is None or int(next_nonce) != tx.nonce:
                     raise StateConflictError(
                         "nonce taken", chain_id=tx.chain_id, nonce=tx.nonce, found=next_nonce

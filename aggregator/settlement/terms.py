@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from enum import IntEnum
+from functools import lru_cache
 from typing import Annotated, Final
 
 from eth_abi.abi import decode, encode
@@ -77,8 +78,16 @@ REFUNDED_TOPIC: Final = _topic("Refunded(bytes32)")
 
 def checksum(value: object) -> ChecksumAddress:
     """EIP-55 form of an address; :class:`InvalidAddressError` if it is not one."""
-    if not isinstance(value, str) or not is_address(value):
+    if not isinstance(value, str):
         raise InvalidAddressError("not an address", address=str(value))
+    return _checksum(value)
+
+
+@lru_cache(maxsize=4096)
+def _checksum(value: str) -> ChecksumAddress:
+    # Few distinct addresses, parsed again and again (every swap record read): cached.
+    if not is_address(value):
+        raise InvalidAddressError("not an address", address=value)
     return to_checksum_address(value)
 
 
@@ -157,18 +166,32 @@ class HtlcTerms(BaseModel):
 
 def htlc_id(terms: HtlcTerms) -> str:
     """The contract's ``swapId``: keccak256 of the ABI-encoded chain id, contract and terms."""
+    return _htlc_id(
+        terms.chain_id,
+        terms.htlc,
+        terms.sender,
+        terms.recipient,
+        terms.token,
+        terms.amount,
+        terms.hashlock,
+        terms.timelock,
+    )
+
+
+@lru_cache(maxsize=8192)
+def _htlc_id(
+    chain_id: int,
+    htlc: str,
+    sender: str,
+    recipient: str,
+    token: str,
+    amount: int,
+    hashlock: str,
+    timelock: int,
+) -> str:
     encoded = encode(
         ["uint256", "address", "address", "address", "address", "uint256", "bytes32", "uint256"],
-        [
-            terms.chain_id,
-            terms.htlc,
-            terms.sender,
-            terms.recipient,
-            terms.token,
-            terms.amount,
-            _b32(terms.hashlock),
-            terms.timelock,
-        ],
+        [chain_id, htlc, sender, recipient, token, amount, _b32(hashlock), timelock],
     )
     return "0x" + keccak(encoded).hex()
 

@@ -95,21 +95,43 @@ class HtlcWatcher:
         return self._last
 
     async def poll(self) -> bool:
-        """Bring the index up to the head; True when anything new was indexed."""
+        """Bring the index up to the head; True when anything new was indexed.
+
+        When the head moved on, the last indexed block's hash and the new logs are
+        read in one request; a changed hash throws the logs away and rewinds.
+        """
         head = await self.client.head()
         self.head = head
         if head.number == self._last and head.hash == self._last_hash:
             return False
-        changed = False
-        if self._last_hash is not None:
-            if head.number < self._last:
-                changed = self._rewind()
-            else:
-                calls = [RpcCall("eth_getBlockByNumber", [hex(self._last), False])]
-                [block] = await self.client.batch(calls)
-                if block is None or parse_head(block).hash != self._last_hash:
-                    changed = self._rewind()
-        return await self._scan_to(head) or changed
+        if self._last_hash is None:
+            return await self._scan_to(head)
+        if head.number <= self._last:
+            self._rewind()
+            await self._scan_to(head)
+            return True
+        hi = min(head.number, self._last + self.max_range)
+        block, logs = await self.client.batch(
+            [
+                RpcCall("eth_getBlockByNumber", [hex(self._last), False]),
+                RpcCall("eth_getLogs", [self._query(self._last + 1, hi)]),
+            ]
+        )
+        if block is None or parse_head(block).hash != self._last_hash:
+            self._rewind()
+            await self._scan_to(head)
+            return True
+        for log in logs or []:
+            self._apply(log)
+        self._last = hi
+        found = bool(logs)
+        if hi < head.number:
+            return await self._scan_to(head) or found
+        self._last_hash = head.hash
+        return found
+
+    def _query(self, lo: int, hi: int) -> dict[str, Any]:
+        return {"address": self.htlc, "fromBlock": hex(lo), "toBlock": hex(hi)}
 
     def _rewind(self) -> bool:
         self.reorgs += 1
@@ -124,7 +146,8 @@ class HtlcWatcher:
         while self._last < head.number:
             lo = self._last + 1
             hi = min(head.number, lo + self.max_range - 1)
-            logs = await self.client.logs(self.htlc, lo, hi)
+            [logs] = await self.client.batch([RpcCall("eth_getLogs", [self._query(lo, hi)])])
+            logs = logs or []
             for log in logs:
                 self._apply(log)
                 found = True

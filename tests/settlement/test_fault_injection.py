@@ -15,6 +15,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -80,17 +81,30 @@ class CoordinatorProcess:
         log = open(self.log_dir / f"coordinator-{self.runs}.log", "wb")
         argv = [sys.executable, "-m", "aggregator.settlement"]
         argv += ["--devnet-dir", str(self.devnet_dir), "--redis", self.redis_url]
-        argv += ["--lease-ttl-ms", "800", "--poll-interval", "0.005"]
+        argv += ["--lease-ttl-ms", "800", "--poll-interval", "0.005", "--confirmations", "2"]
         argv += ["--config", str(self._config())]
         return subprocess.Popen(argv, env=env, stdout=log, stderr=log)
 
-    async def crash_at(self, point: str, limit_s: float = 40.0) -> None:
-        """Run until the process kills itself at ``point``; fail if it never gets there."""
+    async def crash_at(
+        self,
+        point: str,
+        feed: Callable[[], Awaitable[None]] | None = None,
+        limit_s: float = 40.0,
+    ) -> None:
+        """Run until the process kills itself at ``point``; fail if it never gets there.
+
+        ``feed`` adds a swap now and again while waiting (a swap may pass a boundary
+        that only sometimes exists, like waiting for a second confirmation).
+        """
         proc = self.start(point)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit_s
+        next_feed = loop.time()
         try:
             while proc.poll() is None:
+                if feed is not None and loop.time() >= next_feed:
+                    await feed()
+                    next_feed = loop.time() + 5.0
                 if loop.time() > deadline:
                     swaps = await self.stack.service.list_swaps()
                     phases = [(s.id[:10], s.phase.value, s.pending) for s in swaps]
@@ -139,17 +153,21 @@ async def test_killed_at_every_boundary_and_restarted_every_swap_settles_once(
         nonces_before = {
             c.key: await stack.clients[c.key].nonce(resolver, "latest") for c in devnet.chains
         }
-        # happy path: a fresh swap (locked, claimed as soon as delivered) for every boundary
+        # happy path: fresh swaps (locked, claimed once delivered) for every boundary; the
+        # coordinator waits for two confirmations, so a lock is first seen not yet final
         traders: list[asyncio.Task[TraderResult]] = []
-        for i, point in enumerate(HAPPY_BOUNDARIES):
+
+        async def feed() -> None:
             quote = fixed_rate_quote(
-                amount_in=1_000_000_000 + i,
+                amount_in=1_000_000_000 + len(traders),
                 rate=Decimal("0.0003"),
                 timelocks=stack.plan("alpha", "beta"),
             )
             await stack.put(quote)
             traders.append(asyncio.create_task(stack.trader.swap(quote, stack.service)))
-            await proc.crash_at(point)
+
+        for point in HAPPY_BOUNDARIES:
+            await proc.crash_at(point, feed)
         final = proc.start(None)
         try:
             results = await asyncio.wait_for(asyncio.gather(*traders), timeout=60)

@@ -230,3 +230,19 @@ def test_terminal_swaps_never_move() -> None:
         swap = make_swap(hashlock, phase=phase)
         anything = observe(source_state=HtlcState.REFUNDED, source_time=99_999)
         assert step(swap, anything, POLICY).swap == swap
+
+
+def test_a_lock_already_final_when_first_seen_goes_straight_to_the_destination_lock() -> None:
+    _, hashlock = new_secret()
+    swap = make_swap(hashlock)
+    obs = observe(
+        source_head=101,
+        source_locks=(_locked(hashlock, block=100),),
+        source_state=HtlcState.LOCKED,
+    )
+    assert needs_confirmed_state(swap, obs, POLICY)
+    ready = obs.model_copy(update={"source_state_confirmed": HtlcState.LOCKED})
+    decision = step(swap, ready, POLICY)
+    assert decision.swap.phase is SwapPhase.DESTINATION_LOCKING
+    assert decision.swap.source_lock == swap.source and decision.swap.source_lock_block == 100
+    assert decision.actions[0].tx_kind is TxKind.DESTINATION_LOCK
