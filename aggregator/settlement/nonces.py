@@ -49,12 +49,17 @@ class NonceManager:
         raw = await self.redis.get(self.keys.nonce(chain_id, address))
         return None if raw is None else int(raw)
 
-    async def reconcile(self, chain_id: int, address: str, chain_nonce: int) -> Reconciliation:
-        """Align with ``chain_nonce`` (the account's transaction count at the chain's head).
+    async def reconcile(
+        self, chain_id: int, address: str, chain_nonce: int, pending_nonce: int | None = None
+    ) -> Reconciliation:
+        """Align with the chain: ``chain_nonce`` is the account's count of included
+        transactions, ``pending_nonce`` (default: the same) its count with the node's pool.
 
-        Transactions on record below it are included (or replaced): they leave
-        the backlog. The counter never moves backwards.
+        Transactions on record below ``chain_nonce`` are included (or replaced): they
+        leave the backlog. The counter moves up to ``pending_nonce`` (transactions this
+        record does not know took those nonces), never backwards.
         """
+        ahead = chain_nonce if pending_nonce is None else max(chain_nonce, pending_nonce)
         key = self.keys.nonce(chain_id, address)
         backlog = self.keys.unconfirmed(chain_id, address)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -65,7 +70,7 @@ class NonceManager:
                     stored = None if raw is None else int(raw)
                     members: list[Any] = await pipe.zrange(backlog, 0, -1, withscores=True)
                     pipe.multi()  # type: ignore[no-untyped-call]
-                    next_nonce = max(stored or 0, chain_nonce)
+                    next_nonce = max(stored or 0, ahead)
                     pipe.set(key, next_nonce)
                     stale = [m for m, score in members if int(score) < chain_nonce]
                     if stale:
@@ -85,5 +90,5 @@ class NonceManager:
             if raw_tx is not None:
                 records.append(TxRecord.model_validate_json(raw_tx))
         covered = {r.nonce for r in records}
-        gaps = tuple(n for n in range(chain_nonce, next_nonce) if n not in covered)
+        gaps = tuple(n for n in range(ahead, next_nonce) if n not in covered)
         return Reconciliation(next_nonce=next_nonce, rebroadcast=tuple(records), gaps=gaps)

@@ -83,8 +83,10 @@ class Sender:
     async def _reconcile(self, chain: str) -> None:
         self._nonces.pop(chain, None)
         client = self.coord.clients[chain]
-        chain_nonce = await client.nonce(self.address, "latest")
-        rec = await self.coord.nonces.reconcile(client.chain_id, self.address, chain_nonce)
+        included, pending = await asyncio.gather(
+            client.nonce(self.address, "latest"), client.nonce(self.address, "pending")
+        )
+        rec = await self.coord.nonces.reconcile(client.chain_id, self.address, included, pending)
         for tx in rec.rebroadcast:
             await self._broadcast(client, tx.raw, tx.hash)
         for nonce in rec.gaps:

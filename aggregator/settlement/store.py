@@ -301,11 +301,6 @@ class SwapStore:
     async def confirm_tx(self, done: UnconfirmedTx) -> None:
         await self.redis.zrem(self.keys.unconfirmed(done.chain_id, done.sender), done.hash)
 
-    async def put_plan(self, swap_id: str, paths: Sequence[QuotePath]) -> None:
-        """Keep the quoted route of a swap for the trade legs run after delivery."""
-        data = json.dumps([p.model_dump(mode="json") for p in paths])
-        await self.redis.set(self.keys.plan(swap_id), data)
-
     async def claim_plan(self, swap_id: str) -> list[QuotePath]:
         """The route to execute, once only: a second call (a restart) gets nothing."""
         if not await self.redis.set(self.keys.legs_started(swap_id), "1", nx=True):

@@ -234,3 +234,16 @@ async def test_concurrent_reservations_never_promise_the_same_inventory(redis: R
     results = await asyncio.gather(*(store.reserve(f"q{i}", {usdc: 700}, far) for i in range(40)))
     assert sum(results) == 10_000 // 700
     assert await store.available(usdc) == 10_000 - 700 * (10_000 // 700)
+
+
+async def test_reconcile_follows_the_pool_and_reports_nonces_taken_without_a_record(
+    redis: Redis,
+) -> None:
+    nonces = NonceManager(redis)
+    # another sender's transactions wait in the node's pool: the counter moves past them
+    first = await nonces.reconcile(31003, RESOLVER, chain_nonce=3, pending_nonce=5)
+    assert (first.next_nonce, first.rebroadcast, first.gaps) == (5, (), ())
+    # a counter ahead of the chain with nothing on record for 5 and 6: gaps to fill
+    await redis.set(nonces.keys.nonce(31003, RESOLVER), 7)
+    again = await nonces.reconcile(31003, RESOLVER, chain_nonce=5, pending_nonce=5)
+    assert again.next_nonce == 7 and again.gaps == (5, 6)
