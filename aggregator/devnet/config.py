@@ -26,6 +26,7 @@ __all__ = [
     "DevnetConfig",
     "FundingConfig",
     "PoolConfig",
+    "VenueConfig",
     "default_config_path",
     "load_devnet_config",
 ]
@@ -117,6 +118,20 @@ class _Funding(_Frozen):
     trader: FundingConfig = Field(description="The demo trader account.")
 
 
+class VenueConfig(_Frozen):
+    """The off-chain order-book venue started with the chains."""
+
+    enabled: bool = Field(default=True, description="Start the venue with the chains.")
+    config: str = Field(
+        default="config/venue.toml",
+        description="Venue config (markets, market maker), relative to the repository root.",
+    )
+    resolver_balances: dict[str, str] = Field(
+        default_factory=lambda: {"USDC": "5000000", "WETH": "1500", "WBTC": "80"},
+        description="The resolver's venue account balances, whole tokens as decimal strings.",
+    )
+
+
 class DevnetConfig(_Frozen):
     """The whole devnet: which chains to run and what to deploy on each."""
 
@@ -131,6 +146,7 @@ class DevnetConfig(_Frozen):
     startup_timeout_s: StrictInt = Field(
         default=20, gt=0, description="Seconds one anvil process may take to answer."
     )
+    venue: VenueConfig = Field(default_factory=VenueConfig, description="The off-chain venue.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -49,6 +49,7 @@ from aggregator.devnet.processes import (
     log_tail,
     stop_process,
 )
+from aggregator.devnet.venue import start_venue
 from aggregator.errors import AggregatorError, DevnetError
 
 __all__ = [
@@ -158,7 +159,7 @@ async def fund_accounts(ctx: UpContext) -> None:
     await asyncio.gather(*(set_native_balances(r.rpc_url, balances) for r in ctx.chains.values()))
 
 
-DEFAULT_STEPS: tuple[Step, ...] = (start_chains, deploy_contracts, fund_accounts)
+DEFAULT_STEPS: tuple[Step, ...] = (start_chains, deploy_contracts, fund_accounts, start_venue)
 """What ``up`` does, in order."""
 
 

@@ -60,9 +60,11 @@ def test_devnet_up_status_down_through_the_cli(tmp_path: Path) -> None:
         manifest = load_manifest(tmp_path)
         assert len(manifest.chains) == 3
         recorded = {p.pid for p in manifest.processes}
-        assert {c.pid for c in manifest.chains} == recorded
-        # The chains outlive the command that started them.
-        assert recorded <= anvil_pids()
+        assert manifest.venue is not None
+        assert {c.pid for c in manifest.chains} | {manifest.venue.pid} == recorded
+        # The chains and the venue outlive the command that started them.
+        assert {c.pid for c in manifest.chains} <= anvil_pids()
+        assert not is_zombie(manifest.venue.pid)
 
         status = run_cli("status", "--state-dir", state)
         assert status.returncode == 0, status.stderr
@@ -90,6 +92,7 @@ def test_devnet_up_status_down_through_the_cli(tmp_path: Path) -> None:
             assert f"(pid {pid})" in stopped.stdout
             assert is_zombie(pid)  # gone, or at worst waiting to be reaped
         assert not recorded & anvil_pids()
+        assert is_zombie(manifest.venue.pid)
         assert not (tmp_path / "manifest.json").exists()
 
         after = run_cli("status", "--state-dir", state)

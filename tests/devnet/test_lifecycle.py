@@ -48,7 +48,7 @@ def test_up_twice_returns_the_running_devnet_without_starting_anything(
         first = up_sync(devnet_config, tmp_path)
         assert load_manifest(tmp_path) == first
         assert all(is_running(p) for p in first.processes)
-        assert len(first.processes) == len(devnet_config.chains)
+        assert len(first.processes) == len(devnet_config.chains) + int(devnet_config.venue.enabled)
         second = up_sync(devnet_config, tmp_path)
         assert second == first
         assert running_manifest(tmp_path) == first
