@@ -308,7 +308,8 @@ def load_settings(
 ) -> Settings:
     """The file (``path`` or the default), then the environment, then ``sections``.
 
-    A missing default file means built-in defaults; a missing explicit file, or an
+    A partial table overrides only the fields it names. A missing default file means
+    built-in defaults; a missing explicit file, or an
     invalid value anywhere, is a :class:`~aggregator.errors.ConfigError` naming the field.
     """
     file = path or default_config_path()
@@ -318,7 +319,8 @@ def load_settings(
             raw = tomllib.loads(file.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read {file}: {exc}", path=str(file)) from exc
-    merged = _merge(raw, env_overrides(os.environ if env is None else env))
+    defaults = _reveal(Settings().model_dump(mode="python", exclude={"journal": {"consumer"}}))
+    merged = _merge(_merge(defaults, raw), env_overrides(os.environ if env is None else env))
     merged = _merge(merged, sections)
     try:
         return Settings.model_validate(merged)
