@@ -69,12 +69,14 @@ class ExactState:
 class ExactAmm:
     """One direction of a pool, with Uniswap v2's ``getAmountOut``/``getAmountIn``."""
 
-    __slots__ = ("fee", "key", "min_base", "reserves", "sell")
+    __slots__ = ("fee", "key", "min_base", "reserves", "resource", "sell")
 
     def __init__(
         self, key: str, sell: bool, reserve_base: int, reserve_quote: int, fee: int, min_base: int
     ) -> None:
         self.key = key
+        self.resource = key
+        """What paths share when they use this hop: the pool (its market id)."""
         self.sell = sell
         self.reserves = (reserve_base, reserve_quote)
         self.fee = fee
@@ -105,7 +107,7 @@ class ExactAmm:
 class ExactBook:
     """One side of an order book, filled from where earlier fills in the run stopped."""
 
-    __slots__ = ("fee", "key", "levels", "lot", "min_base", "sell")
+    __slots__ = ("fee", "key", "levels", "lot", "min_base", "resource", "sell")
 
     def __init__(
         self,
@@ -117,6 +119,8 @@ class ExactBook:
         min_base: int,
     ) -> None:
         self.key = key
+        self.resource = key.rsplit(":", 1)[0]
+        """What paths share when they use this hop: the market id."""
         self.sell = sell
         self.levels = levels
         """(price numerator, price denominator, size) in base units, best first."""
@@ -192,10 +196,12 @@ class ExactBook:
 class ExactTransfer:
     """A transfer fronted from the destination's inventory (``key``), less ``bps``."""
 
-    __slots__ = ("bps", "key", "min_base")
+    __slots__ = ("bps", "key", "min_base", "resource")
 
     def __init__(self, key: str, bps: int) -> None:
         self.key = key
+        self.resource = "cap:" + key
+        """What paths share when they use this hop: the destination's inventory."""
         self.bps = bps
         self.min_base = 0
 
@@ -281,6 +287,8 @@ class ExactRun:
 
     legs: list[list[tuple[int, int]]] = field(default_factory=list)
     failed: int | None = None
+    failed_hop: ExactHop | None = None
+    """The hop whose inventory or depth ran out (``NO_CAPACITY``)."""
     reason: ExclusionReason | None = None
     state: ExactState | None = None
 
@@ -297,6 +305,7 @@ class ExactRun:
 
 def _fail(run: ExactRun, j: int, hop: ExactHop) -> ExactRun:
     run.failed = j
+    run.failed_hop = hop
     run.reason = ExclusionReason.NO_CAPACITY
     return run
 

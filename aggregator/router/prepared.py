@@ -91,7 +91,8 @@ class PreparedSnapshot:
             or tuple(sorted((m.id, m.location.key) for m in snapshot.markets.values())),
             inventory_sig,
         )
-        self.known_assets = set(self.decimals) | {n.asset for n in self.inventory_nodes}
+        self.known_assets = set(self.decimals)
+        """Assets whose decimals are known (from the markets or the router's registry)."""
         self.state0: list[float] = []
         self._slots: dict[str, int] = {}
         self.cap_slots: dict[str, int] = {}

@@ -195,7 +195,11 @@ class Router:
     def _chains(self, prep: PreparedSnapshot, request: QuoteRequest) -> tuple[ChainState, ...]:
         for node in (request.sell, request.buy):
             if node.asset not in prep.known_assets:
-                raise UnknownAssetError(f"unknown asset {node.asset!r}", asset=node.asset)
+                raise UnknownAssetError(
+                    f"unknown asset {node.asset!r}: no market trades it and the router was "
+                    "given no decimals for it",
+                    asset=node.asset,
+                )
             if not node.location.is_chain:
                 raise ValidationError(
                     f"{node} is not on a chain: swaps settle on chains", location=node.location.key
@@ -288,10 +292,11 @@ class Router:
             # over: cut it to what executes and give the rest to paths not sharing its bound
             f = run.failed
             pinned.add(f)
+            bound = run.failed_hop.resource if run.failed_hop is not None else ""
             free = [
                 k
                 for k, a in enumerate(amounts)
-                if a > 0 and k not in pinned and not sub[k].resources & sub[f].resources
+                if a > 0 and k not in pinned and bound not in sub[k].resources
             ]
             if not free:
                 break

@@ -33,6 +33,9 @@ from aggregator.router.prepared import RoutePath
 
 __all__ = ["SplitResult", "Splitter"]
 
+_UNSURE = 4.0
+"""A shared-market path's surplus within this many times its gas is checked by re-solving."""
+
 _Entry = tuple[float, float, bool]
 """(amount a path can take of the chunk, its rate, whether that amount is its last)."""
 
@@ -350,9 +353,11 @@ class Splitter:
         """Active paths worth trying without, most promising first.
 
         A path whose surplus (what it adds, given the others' fills, beyond what its share
-        earns at the marginal rate) is below its gas; then any path with gas that shares a
-        saturated inventory or book with another active path, whose surplus cannot be
-        estimated that way (the freed capacity goes to the other path at its own rate).
+        earns at the marginal rate) is below its gas. The estimate is first order, so paths
+        it cannot be trusted for are tried too: one with gas sharing a saturated inventory
+        or book with another active path (the freed capacity goes to the other path at its
+        own rate), or sharing a market with one while its surplus is within a few times its
+        gas (the other path's fills move with it).
         """
         active = sol.active
         rate = min(sol.last_rate[j] for j in active)
@@ -361,13 +366,18 @@ class Splitter:
         saturated = {j for j in active if self._rate(j, tiny, sol.state) < 0.0}
         scored = []
         for j in active:
-            slack = self._surplus(sol, j, rate, joint) - self.fixed[j]
-            shares_bound = any(
-                k != j and k in saturated and (j in saturated or sol.alloc[k] > 0.0)
-                for k in self.conflicts[j]
-            ) or (j in saturated and any(k != j and sol.alloc[k] > 0.0 for k in self.conflicts[j]))
-            if slack < 0.0 or (shares_bound and self.fixed[j] > 0.0):
-                scored.append((slack, j))
+            if self.fixed[j] <= 0.0:
+                continue
+            surplus = self._surplus(sol, j, rate, joint)
+            others = [k for k in self.conflicts[j] if k != j and sol.alloc[k] > 0.0]
+            shares_bound = bool(others) and (j in saturated or any(k in saturated for k in others))
+            shares_market = any(self.routes[j].markets & self.routes[k].markets for k in others)
+            if (
+                surplus < self.fixed[j]
+                or shares_bound
+                or (shares_market and surplus < _UNSURE * self.fixed[j])
+            ):
+                scored.append((surplus - self.fixed[j], j))
         return [j for _, j in sorted(scored)]
 
     def best_single(self, total: float, members: list[bool]) -> int | None:
