@@ -48,8 +48,10 @@ def test_router_modules_import_no_io() -> None:
 def test_router_package_imports_only_pure_aggregator_parts() -> None:
     for path in ROUTER_DIR.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
-                "aggregator."
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("aggregator.")
             ):
                 part = node.module.split(".")[1]
                 assert part in {"router", "models", "market", "errors"}, (path.name, node.module)

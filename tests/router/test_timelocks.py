@@ -13,7 +13,6 @@ from aggregator.models.timelocks import (
     min_time_left_to_lock,
     timelock_plan,
 )
-
 from tests.router.factory import chain_state
 
 
