@@ -342,14 +342,14 @@ def _destination_locked(swap: Swap, obs: Observation, policy: SafetyPolicy) -> D
     assert swap.destination is not None
     if obs.destination_time >= swap.destination.timelock:
         notes = _note(swap, Reason.NOT_CLAIMED_IN_TIME, "the trader did not claim before T_B")
-        return _send(swap, SwapPhase.DESTINATION_REFUNDING, TxKind.DESTINATION_REFUND, notes=notes)
+        return _destination_refunding(swap.model_copy(update={"notes": notes}), obs)
     return Decision(swap)
 
 
 def _source_claiming(swap: Swap, obs: Observation, _policy: SafetyPolicy | None) -> Decision:
     if obs.source_state is HtlcState.CLAIMED:
         return Decision(_go(swap, SwapPhase.COMPLETED))
-    if obs.source_state is HtlcState.REFUNDED or obs.source_time >= swap.source.timelock:
+    if obs.source_state is not HtlcState.LOCKED or obs.source_time >= swap.source.timelock:
         notes = _note(swap, Reason.CLAIM_TOO_LATE, "the source lock can no longer be claimed")
         return Decision(_go(swap, SwapPhase.FAILED, notes=notes))
     return _send(swap, SwapPhase.SOURCE_CLAIMING, TxKind.SOURCE_CLAIM)
@@ -361,6 +361,9 @@ def _destination_refunding(swap: Swap, obs: Observation) -> Decision:
         return claim
     if obs.destination_state is HtlcState.REFUNDED:
         return Decision(_go(swap, SwapPhase.AWAITING_SOURCE_REFUND))
+    if obs.destination_state is HtlcState.NONE:  # the lock left the chain: nothing to refund
+        notes = _note(swap, Reason.TX_REVERTED, "the destination lock is not on the chain")
+        return Decision(_go(swap, SwapPhase.AWAITING_SOURCE_REFUND, notes=notes))
     return _send(swap, SwapPhase.DESTINATION_REFUNDING, TxKind.DESTINATION_REFUND)
 
 

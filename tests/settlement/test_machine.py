@@ -246,3 +246,17 @@ def test_a_lock_already_final_when_first_seen_goes_straight_to_the_destination_l
     assert decision.swap.phase is SwapPhase.DESTINATION_LOCKING
     assert decision.swap.source_lock == swap.source and decision.swap.source_lock_block == 100
     assert decision.actions[0].tx_kind is TxKind.DESTINATION_LOCK
+
+
+def test_a_destination_lock_gone_from_the_chain_is_not_refunded_in_a_loop() -> None:
+    _, hashlock = new_secret()
+    swap = make_swap(hashlock, phase=SwapPhase.DESTINATION_LOCKED)
+    gone = observe(
+        source_state=HtlcState.LOCKED, destination_state=HtlcState.NONE, destination_time=20_300
+    )
+    decision = step(swap, gone, POLICY)
+    assert decision.swap.phase is SwapPhase.AWAITING_SOURCE_REFUND
+    assert decision.actions == ()
+    # a claim on a source lock that is no longer there is given up, not retried
+    claiming = make_swap(hashlock, phase=SwapPhase.SOURCE_CLAIMING, preimage="0x" + "00" * 32)
+    assert step(claiming, observe(), POLICY).swap.phase is SwapPhase.FAILED
