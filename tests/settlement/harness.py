@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 from eth_abi.abi import encode
+from eth_account import Account
 from eth_utils.crypto import keccak
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -21,7 +22,7 @@ from aggregator.devnet.manifest import DevnetManifest
 from aggregator.errors import SwapNotFoundError
 from aggregator.models.quote import Quote
 from aggregator.models.timelocks import TimelockPolicy, timelock_plan
-from aggregator.settlement.chain import ChainClient, RpcCounter, new_session
+from aggregator.settlement.chain import AccountSender, ChainClient, RpcCounter, new_session
 from aggregator.settlement.config import SettlementConfig
 from aggregator.settlement.coordinator import Coordinator
 from aggregator.settlement.quotes import QuoteStore
@@ -29,6 +30,7 @@ from aggregator.settlement.service import SettlementService
 from aggregator.settlement.swap import Swap, SwapPhase
 
 _BALANCE_OF = keccak(text="balanceOf(address)")[:4]
+_MINT = keccak(text="mint(address,uint256)")[:4]
 
 TEST_TIMELOCKS = TimelockPolicy(
     resolver_reaction_s=5,
@@ -68,10 +70,15 @@ class Stack:
         )
         return plan.source_timelock_s, plan.destination_timelock_s
 
-    async def start_coordinator(self, **kwargs: Any) -> Coordinator:
+    async def start_coordinator(self, *, rebuild: bool = False, **kwargs: Any) -> Coordinator:
+        """An in-process coordinator. Unless ``rebuild``, this test's Redis counts as
+        holding the whole state, so swaps other tests left on the shared chains are not
+        rebuilt into it."""
         coordinator = Coordinator(
             self.config, self.redis, self.manifest.accounts.resolver.local_account(), **kwargs
         )
+        if not rebuild:
+            await coordinator.store.mark_initialized()
         await coordinator.start()
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(coordinator.run(self._stop))
@@ -85,6 +92,30 @@ class Stack:
             await self.coordinator.close()
         self._stop = self._task = None
         self.coordinator = None
+
+    async def fresh_trader(self, state_dir: Path, whole_tokens: int = 1_000_000) -> TraderClient:
+        """A new trader account of its own, funded on every chain (native coin and tokens
+        minted by the deployer), so its balances move only with this test's swaps."""
+        account = Account.create()
+        deployer = self.manifest.accounts.deployer.local_account()
+        for chain in self.manifest.chains:
+            client = self.clients[chain.key]
+            await client.call("anvil_setBalance", account.address, hex(10**21))
+            minter = AccountSender(client, deployer)
+            for token in chain.tokens.values():
+                amount = whole_tokens * 10**token.decimals
+                data = _MINT + encode(["address", "uint256"], [account.address, amount])
+                receipt = await minter.transact(token.address, data, gas=100_000)
+                assert receipt.status == 1
+        chains = {c.key: c for c in self.config.chains}
+        return TraderClient(
+            account,
+            chains,
+            SecretVault(state_dir),
+            self.session,
+            counter=self.counter,
+            expected_resolver=self.manifest.accounts.resolver.address,
+        )
 
     async def token_balance(self, chain: str, asset: str, owner: str) -> int:
         token = self.config.chain(chain).tokens[asset]

@@ -29,8 +29,11 @@ async def test_swaps_complete_after_redis_restarts_empty(
     devnet_snapshot: DevnetManifest, redis_server: RedisServer, redis_url: str, tmp_path: Path
 ) -> None:
     devnet = devnet_snapshot
-    trader = devnet.accounts.trader.address
     async with settlement_stack(devnet, redis_url, tmp_path) as stack:
+        # a trader of its own: after the loss, the rebuild also finds (and, past T_A,
+        # refunds) whatever other tests left on the shared chains, to their traders
+        stack.trader = await stack.fresh_trader(tmp_path / "fresh")
+        trader = stack.trader.address
         await stack.start_coordinator()
         before = await stack.balances([trader])
         pairs = [("alpha", "beta"), ("beta", "gamma"), ("gamma", "alpha"), ("alpha", "gamma")]
