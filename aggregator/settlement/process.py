@@ -18,14 +18,20 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from aggregator.devnet.manifest import load_manifest
+from aggregator.devnet.manifest import DevnetManifest, load_manifest
 from aggregator.errors import AggregatorError, ConfigError
+from aggregator.models import AssetRegistry, TokenInfo, load_assets_config
+from aggregator.plugins.protocol import Connector
+from aggregator.plugins.registry import PluginRegistry, configs_from_manifest
 from aggregator.settlement.config import SettlementConfig
 from aggregator.settlement.coordinator import Coordinator
 from aggregator.settlement.crash import CrashPoints
+from aggregator.settlement.legs import LegExecutor
 from aggregator.settlement.reservations import RedisReservationStore
 
 __all__ = ["build_parser", "main", "serve"]
+
+_ASSETS = Path(__file__).resolve().parents[2] / "config" / "assets.toml"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--lease-ttl-ms", type=int, default=None, help="Per-swap lease TTL.")
     parser.add_argument("--poll-interval", type=float, default=None, help="Seconds per tick.")
+    parser.add_argument(
+        "--execute-legs",
+        action="store_true",
+        help="Run quoted trade legs on their venues through the devnet's connector plugins.",
+    )
     parser.add_argument(
         "--confirmations",
         type=int,
@@ -72,12 +83,14 @@ async def serve(args: argparse.Namespace) -> int:
         config = config.model_copy(update={"chains": chains})
     redis = Redis.from_url(args.redis)
     reservations = RedisReservationStore(redis)
+    connectors = await _leg_connectors(manifest) if args.execute_legs else []
     coordinator = Coordinator(
         config,
         redis,
         manifest.accounts.resolver.local_account(),
         release_reservation=reservations.release,
         crash=CrashPoints.from_env(),
+        legs=LegExecutor({c.name: c for c in connectors}) if connectors else None,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -89,8 +102,30 @@ async def serve(args: argparse.Namespace) -> int:
         await coordinator.run(stop)
     finally:
         await coordinator.close()
+        await asyncio.gather(*(c.stop() for c in connectors), return_exceptions=True)
         await redis.aclose()
     return 0
+
+
+async def _leg_connectors(manifest: DevnetManifest) -> list[Connector]:
+    """Every connector plugin's devnet instances, executing as the resolver, started."""
+    plugins = PluginRegistry.discover()
+    assets = load_assets_config(_ASSETS)
+    tokens = [
+        TokenInfo(
+            asset=symbol,
+            chain=chain.key,
+            chain_id=chain.chain_id,
+            address=token.address,
+            decimals=token.decimals,
+        )
+        for chain in manifest.chains
+        for symbol, token in chain.tokens.items()
+    ]
+    registry = AssetRegistry(assets.assets, tokens, assets.venue_pairs)
+    connectors = plugins.build(configs_from_manifest(manifest, plugins), registry)
+    await asyncio.gather(*(c.start() for c in connectors))
+    return connectors
 
 
 def main(argv: Sequence[str] | None = None) -> int:
