@@ -67,12 +67,21 @@ def served(
 def _on_other_worker(
     base: str, method: str, path: str, not_worker: str, **kwargs: Any
 ) -> httpx.Response:
-    """Send on fresh connections until a worker other than ``not_worker`` answers."""
+    """Send once, on a kept-alive connection that a worker other than ``not_worker`` serves.
+
+    Fresh connections are probed with GET /v1/ping until one lands on another
+    worker; the request then goes over that same connection.
+    """
     for _ in range(200):
-        with httpx.Client(base_url=base, timeout=30) as client:
+        client = httpx.Client(base_url=base, timeout=30)
+        try:
+            if client.get("/v1/ping").headers["X-Worker"] == not_worker:
+                continue
             response = client.request(method, path, **kwargs)
-        if response.headers["X-Worker"] != not_worker:
+            assert response.headers["X-Worker"] != not_worker
             return response
+        finally:
+            client.close()
     raise AssertionError("every connection went to the same worker")
 
 
