@@ -57,6 +57,7 @@ async def load(
 ) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
+    codes: dict[str, int] = {}
     sent = 0
     deadline = time.monotonic() + max_s
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
@@ -69,9 +70,11 @@ async def load(
                 sent += 1
                 started = time.perf_counter()
                 async with session.request(method, url + path, json=body) as response:
-                    await response.read()
+                    raw = await response.read()
                     if response.status >= 300:
                         errors += 1
+                        code = f"{response.status} {raw[:60].decode(errors='replace')}"
+                        codes[code] = codes.get(code, 0) + 1
                 latencies.append(time.perf_counter() - started)
 
         # warm up: connections, snapshot, route memo
@@ -82,6 +85,8 @@ async def load(
         began = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
+    for code, count in sorted(codes.items(), key=lambda item: -item[1])[:3]:
+        print(f"  {method} {path}: {count} x {code}")
     return {
         "requests": len(latencies),
         "errors": errors,
