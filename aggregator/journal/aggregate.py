@@ -84,9 +84,9 @@ class TimeWindow(_Frozen):
 class SwapStates(_Frozen):
     """State names that delimit finality: the trader's lock, then both claims."""
 
-    lock: str = Field(default="trader_locked", description="The trader locked on the source.")
+    lock: str = Field(default="source_locked", description="The trader locked on the source.")
     claims: tuple[str, ...] = Field(
-        default=("trader_claimed", "resolver_claimed"),
+        default=("source_claiming", "completed"),
         min_length=1,
         description="Every one of these must be reached for the swap to be final.",
     )

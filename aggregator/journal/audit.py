@@ -12,7 +12,7 @@ last_event_utc      last swap event, same format
 first_event_ns      the same two instants as integer nanoseconds
 last_event_ns
 final_state         state after the last event
-states              the state path, ``>``-separated (``created>trader_locked>...``)
+states              the state path, ``>``-separated (``awaiting_source_lock>source_locked>...``)
 transactions        ``chain:tx_hash@block`` of every transaction, ``;``-separated,
                     in order of first appearance
 gas_used_total      gas attributed to the swap over its transactions ('' if none)

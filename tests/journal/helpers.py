@@ -70,8 +70,8 @@ def make_events(count: int, *, start: int = 0) -> list[Event]:
                     SwapEvent(
                         **common,
                         swap_id=f"s{i}",
-                        state_from="resolver_locked",
-                        state_to="trader_claimed",
+                        state_from="destination_locked",
+                        state_to="source_claiming",
                         chain="beta",
                         tx_hash=f"0x{i:064x}",
                         block=1000 + i,

@@ -40,15 +40,15 @@ def ev(swap: str, at_s: int, frm: str, to: str, **extra: Any) -> AuditSwapEvent:
 
 EVENTS = [
     # listed out of order on purpose
-    ev("s1", 30, "resolver_locked", "trader_claimed", chain="beta", tx_hash="0xb2", block=7),
-    ev("s1", 10, "created", "trader_locked", chain="alpha", tx_hash="0xa1", block=100),
-    ev("s1", 20, "trader_locked", "resolver_locked", chain="beta", tx_hash="0xb1", block=5,
+    ev("s1", 30, "destination_locked", "source_claiming", chain="beta", tx_hash="0xb2", block=7),
+    ev("s1", 10, "created", "source_locked", chain="alpha", tx_hash="0xa1", block=100),
+    ev("s1", 20, "source_locked", "destination_locked", chain="beta", tx_hash="0xb1", block=5,
        gas_used=40_000, batch_size=2),
-    ev("s1", 40, "trader_claimed", "resolver_claimed", chain="alpha", tx_hash="0xa2", block=110,
+    ev("s1", 40, "source_claiming", "completed", chain="alpha", tx_hash="0xa2", block=110,
        gas_used=30_000, batch_size=2),
-    ev("s2", 15, "created", "trader_locked", chain="alpha", tx_hash="0xa9", block=101,
+    ev("s2", 15, "created", "source_locked", chain="alpha", tx_hash="0xa9", block=101,
        chain_pair="alpha->gamma"),
-    ev("s2", 25, "trader_locked", "trader_locked", chain="alpha", tx_hash="0xa9", block=101,
+    ev("s2", 25, "source_locked", "source_locked", chain="alpha", tx_hash="0xa9", block=101,
        chain_pair="alpha->gamma"),
 ]  # fmt: skip
 LEGS = [
@@ -85,8 +85,8 @@ def test_one_row_per_swap_with_its_legs_and_transactions() -> None:
         "last_event_utc": "2025-10-09T12:00:40.000000000Z",
         "first_event_ns": str(T0 + 10 * S),
         "last_event_ns": str(T0 + 40 * S),
-        "final_state": "resolver_claimed",
-        "states": "created>trader_locked>resolver_locked>trader_claimed>resolver_claimed",
+        "final_state": "completed",
+        "states": "created>source_locked>destination_locked>source_claiming>completed",
         "transactions": "alpha:0xa1@100;beta:0xb1@5;beta:0xb2@7;alpha:0xa2@110",
         "gas_used_total": "70000",
         "legs": "2",

@@ -43,28 +43,28 @@ def state(swap: str, to: str, at_s: int, pair: str = "alpha->beta") -> SwapState
 
 STATE_FACTS = [
     # s1: lock at 10 s (one row lacks the pair), claims at 40 s and 70 s -> 60 s
-    state("s1", "trader_locked", 10, pair=""),
-    state("s1", "trader_locked", 12),
-    state("s1", "trader_claimed", 40),
-    state("s1", "resolver_claimed", 70),
+    state("s1", "source_locked", 10, pair=""),
+    state("s1", "source_locked", 12),
+    state("s1", "source_claiming", 40),
+    state("s1", "completed", 70),
     # s2: claims in the other order -> 130 - 100 = 30 s
-    state("s2", "trader_locked", 100),
-    state("s2", "resolver_claimed", 130),
-    state("s2", "trader_claimed", 120),
+    state("s2", "source_locked", 100),
+    state("s2", "completed", 130),
+    state("s2", "source_claiming", 120),
     # s3: -> 290 - 200 = 90 s
-    state("s3", "trader_locked", 200),
-    state("s3", "trader_claimed", 280),
-    state("s3", "resolver_claimed", 290),
+    state("s3", "source_locked", 200),
+    state("s3", "source_claiming", 280),
+    state("s3", "completed", 290),
     # s4 on another pair: -> 350 - 300 = 50 s
-    state("s4", "trader_locked", 300, pair="beta->gamma"),
-    state("s4", "trader_claimed", 345, pair="beta->gamma"),
-    state("s4", "resolver_claimed", 350, pair="beta->gamma"),
+    state("s4", "source_locked", 300, pair="beta->gamma"),
+    state("s4", "source_claiming", 345, pair="beta->gamma"),
+    state("s4", "completed", 350, pair="beta->gamma"),
     # not final: lock only; lock and one claim; claims without the lock
-    state("s5", "trader_locked", 400),
-    state("s6", "trader_locked", 400, pair="beta->gamma"),
-    state("s6", "trader_claimed", 420, pair="beta->gamma"),
-    state("s7", "trader_claimed", 500),
-    state("s7", "resolver_claimed", 510),
+    state("s5", "source_locked", 400),
+    state("s6", "source_locked", 400, pair="beta->gamma"),
+    state("s6", "source_claiming", 420, pair="beta->gamma"),
+    state("s7", "source_claiming", 500),
+    state("s7", "completed", 510),
 ]
 GAS_FACTS = [
     GasFact(swap_id="s1", gas=120_000),
@@ -283,3 +283,12 @@ async def test_an_sql_error_is_a_query_error() -> None:
     finally:
         await analytics.aclose()
     assert info.value.details["position"] == 70
+
+
+def test_default_finality_states_are_the_settlement_phases() -> None:
+    from aggregator.settlement.swap import SwapPhase
+
+    states = SwapStates()
+    phases = {p.value for p in SwapPhase}
+    assert states.lock in phases
+    assert set(states.claims) <= phases

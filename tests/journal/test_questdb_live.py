@@ -123,9 +123,9 @@ async def test_metric_queries_run_and_match_the_events(
     events: list[Event] = []
     for i, (lock, claim_a, claim_b) in enumerate([(10, 40, 70), (100, 120, 130), (200, 280, 290)]):
         for at, frm, to, chain in [
-            (lock, "created", "trader_locked", "alpha"),
-            (claim_a, "resolver_locked", "trader_claimed", "beta"),
-            (claim_b, "trader_claimed", "resolver_claimed", "alpha"),
+            (lock, "created", "source_locked", "alpha"),
+            (claim_a, "destination_locked", "source_claiming", "beta"),
+            (claim_b, "source_claiming", "completed", "alpha"),
         ]:
             events.append(
                 SwapEvent(
