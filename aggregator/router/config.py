@@ -36,10 +36,13 @@ class RouterConfig(BaseModel):
         default=16, ge=2, description="Chunks of the first allocation pass of the split search."
     )
     search_refine: int = Field(
-        default=8, ge=2, description="Each refinement pass uses chunks this many times smaller."
+        default=4, ge=2, description="Each refinement pass uses chunks this many times smaller."
     )
     search_levels: int = Field(
-        default=3, ge=0, description="Refinement passes after the first allocation pass."
+        default=4,
+        ge=0,
+        description="Refinement passes after the first; the split is resolved to the order "
+        "divided by search_chunks * search_refine ** search_levels.",
     )
     max_drops: int = Field(
         default=4, ge=0, description="Most paths dropped for gas before the split is final."

@@ -16,6 +16,7 @@ never more than executing the legs gives.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -105,9 +106,14 @@ class ExactAmm:
 
 
 class ExactBook:
-    """One side of an order book, filled from where earlier fills in the run stopped."""
+    """One side of an order book, filled from where earlier fills in the run stopped.
 
-    __slots__ = ("fee", "key", "levels", "lot", "min_base", "resource", "sell")
+    A fill walks the levels as :meth:`OrderBook.amount_out` does (per-level flooring,
+    lots, the taker fee on the total), from a cursor (level, size used there); whole
+    levels are summed from prefix sums, so a fill costs a bisection, not a walk.
+    """
+
+    __slots__ = ("cum_in", "cum_out", "fee", "key", "levels", "lot", "min_base", "resource", "sell")
 
     def __init__(
         self,
@@ -127,6 +133,17 @@ class ExactBook:
         self.lot = lot
         self.fee = fee
         self.min_base = min_base
+        self.cum_in = [0]
+        """Input that takes every level before index i whole."""
+        self.cum_out = [0]
+        """What those whole levels pay (before the fee)."""
+        for num, den, size in levels:
+            if sell:
+                self.cum_in.append(self.cum_in[-1] + size)
+                self.cum_out.append(self.cum_out[-1] + size * num // den)
+            else:
+                self.cum_in.append(self.cum_in[-1] - (-size * num // den))
+                self.cum_out.append(self.cum_out[-1] + size)
 
     def fwd(self, x: int, st: ExactState, commit: bool = True) -> int | None:
         if x <= 0:
@@ -134,39 +151,49 @@ class ExactBook:
         i, used = st.book.get(self.key, (0, 0))
         levels = self.levels
         n = len(levels)
+        lot = self.lot
+        remaining = x - x % lot if self.sell else x
         out = 0
-        if self.sell:
-            remaining = x - x % self.lot
-            while remaining > 0:
-                if i >= n:
-                    return None
-                num, den, size = levels[i]
-                take = min(size - used, remaining)
+        if used:
+            # the level an earlier fill stopped in
+            num, den, size = levels[i]
+            avail = size - used
+            if self.sell:
+                take = min(avail, remaining)
                 out += take * num // den
                 remaining -= take
                 used += take
                 if used == size:
                     i, used = i + 1, 0
-        else:
-            remaining = x
-            while True:
-                if i >= n:
-                    if remaining > 0:
-                        return None
-                    break
-                num, den, size = levels[i]
-                avail = size - used
+            else:
                 cost = -(-avail * num // den)
                 if remaining >= cost:
                     out += avail
                     remaining -= cost
                     i, used = i + 1, 0
-                    continue
-                take = remaining * den // num
-                take -= take % self.lot
-                out += take
-                used += take
-                break
+                else:
+                    take = remaining * den // num
+                    take -= take % lot
+                    out += take
+                    used += take
+                    remaining = 0
+        if remaining > 0:
+            cum_in = self.cum_in
+            j = bisect_right(cum_in, cum_in[i] + remaining, i) - 1
+            out += self.cum_out[j] - self.cum_out[i]
+            remaining -= cum_in[j] - cum_in[i]
+            i = j
+            if remaining > 0:
+                if i >= n:
+                    return None
+                num, den, _ = levels[i]
+                if self.sell:
+                    take = remaining
+                else:
+                    take = remaining * den // num
+                    take -= take % lot
+                out += take * num // den if self.sell else take
+                used = take
         if commit:
             st.book[self.key] = (i, used)
         return fee_off(out, self.fee)
@@ -176,21 +203,32 @@ class ExactBook:
             return 0
         need = fee_on(y, self.fee)
         i, used = st.book.get(self.key, (0, 0))
+        levels = self.levels
+        if i >= len(levels):
+            return None
         spent = 0
-        for k in range(i, len(self.levels)):
-            num, den, size = self.levels[k]
-            avail = size - (used if k == i else 0)
+        if used:
+            num, den, size = levels[i]
+            avail = size - used
             full = avail * num // den if self.sell else avail
-            if full < need:
-                need -= full
-                spent += avail if self.sell else -(-avail * num // den)
-                continue
-            if self.sell:
-                spent += -(-need * den // num)
-            else:
-                spent += -(-need * num // den)
-            return _min_input(self, y, st, spent)
-        return None
+            if full >= need:
+                return _min_input(self, y, st, self._cover(need, num, den))
+            need -= full
+            spent += avail if self.sell else -(-avail * num // den)
+            i += 1
+        # whole levels up to the one that covers what is still needed
+        cum_in, cum_out = self.cum_in, self.cum_out
+        m = bisect_left(cum_out, cum_out[i] + need, i)
+        if m >= len(cum_out):
+            return None
+        spent += cum_in[m - 1] - cum_in[i]
+        need -= cum_out[m - 1] - cum_out[i]
+        num, den, _ = levels[m - 1]
+        return _min_input(self, y, st, spent + self._cover(need, num, den))
+
+    def _cover(self, need: int, num: int, den: int) -> int:
+        """Input for ``need`` (gross) out of one level at price ``num / den``."""
+        return -(-need * den // num) if self.sell else -(-need * num // den)
 
 
 class ExactTransfer:
@@ -227,13 +265,26 @@ def _min_input(hop: ExactHop, y: int, st: ExactState, estimate: int) -> int | No
     """Smallest input whose forward output reaches ``y``, searched from ``estimate``.
 
     Outputs are non-decreasing in the input up to the hop's depth (beyond it the hop
-    cannot execute), so: accept the estimate if it suffices, else search upwards
-    (exponentially, stopping at the depth), then bisect down to the least input.
+    cannot execute), so: from the estimate, search down (if it suffices) or up
+    (exponentially, stopping at the depth), then bisect to the least input.
     """
     out = hop.fwd(estimate, st, commit=False)
     if out is not None and out >= y:
-        return estimate
-    if out is None:
+        # the estimate suffices (Uniswap's getAmountIn adds 1 even when it divides
+        # exactly): step down while the input below still does
+        below = hop.fwd(estimate - 1, st, commit=False) if estimate > 0 else None
+        if below is None or below < y:
+            return estimate
+        hi, step = estimate - 1, 1
+        while True:
+            lo = max(hi - step, 0)
+            out = hop.fwd(lo, st, commit=False)
+            if out is None or out < y:
+                break
+            if lo == 0:
+                return 0
+            hi, step = lo, step * 2
+    elif out is None:
         lo = 0
         hi = _largest_executable(hop, st, 0, estimate)
         top = hop.fwd(hi, st, commit=False)

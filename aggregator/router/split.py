@@ -33,6 +33,9 @@ from aggregator.router.prepared import RoutePath
 
 __all__ = ["SplitResult", "Splitter"]
 
+_NEGLIGIBLE = 1e-7
+"""Relative gain below which the re-balancing of paths sharing a market stops."""
+
 _UNSURE = 4.0
 """A shared-market path's surplus within this many times its gas is checked by re-solving."""
 
@@ -100,6 +103,12 @@ class Splitter:
         self.conflicts = [
             [k for k in range(n) if routes[k].resources & routes[j].resources] for j in range(n)
         ]
+        self.price_links = [
+            [k for k in range(n) if routes[k].markets & routes[j].markets or k == j]
+            for j in range(n)
+        ]
+        """Paths whose rates a fill on path j moves (shared markets); a shared inventory only
+        bounds what fits, which is checked again before a cached rate is used."""
         self.mins = [
             tuple(
                 (k, x.min_base, getattr(x, "sell", True))
@@ -108,7 +117,12 @@ class Splitter:
             )
             for r in routes
         ]
+        self._hops = [r.fhops if forward else r.fhops_rev for r in routes]
+        """Each path's hops in the order a probe runs them."""
+        self._caps = [tuple(sorted(r.resources - r.markets)) for r in routes]
+        """Each path's inventories (shared bounds)."""
         self._tol = 0.0
+        self._warm: list[float] | None = None
 
     # -- path primitives ----------------------------------------------------------------
 
@@ -116,12 +130,12 @@ class Splitter:
         """Output for ``amount`` in (forward) or input for ``amount`` out; -1 / inf if out of
         reach."""
         if self.forward:
-            for h in self.routes[j].fhops:
+            for h in self._hops[j]:
                 amount = h.fwd(amount, st)
                 if amount < 0.0:
                     return -1.0
             return amount
-        for h in self.routes[j].fhops_rev:
+        for h in self._hops[j]:
             amount = h.bwd(amount, st)
             if amount == INF:
                 return INF
@@ -136,16 +150,19 @@ class Splitter:
 
     def _commit(self, j: int, amount: float, st: list[float]) -> None:
         if self.forward:
-            for h in self.routes[j].fhops:
+            for h in self._hops[j]:
                 amount = h.fwd_commit(amount, st)
         else:
-            for h in self.routes[j].fhops_rev:
+            for h in self._hops[j]:
                 amount = h.bwd_commit(amount, st)
 
     def _evaluate(self, j: int, chunk: float, st: list[float]) -> _Entry:
-        rate = self._rate(j, chunk, st)
-        if rate >= 0.0:
-            return chunk, rate, False
+        v = self.probe(j, chunk, st)
+        if self.forward:
+            if v >= 0.0:
+                return chunk, v / chunk, False
+        elif 0.0 < v < INF:
+            return chunk, chunk / v, False
         lo, hi = 0.0, chunk
         for _ in range(32):
             mid = (lo + hi) / 2
@@ -171,8 +188,12 @@ class Splitter:
     ) -> float:
         n = len(alloc)
         cache: list[_Entry | None] = [None] * n
+        stamp = [0] * n
+        drawn: dict[str, int] = {}
+        step = 0
         cache_chunk = chunk
         while remaining > self._tol:
+            step += 1
             c = chunk if remaining > chunk else remaining
             if c != cache_chunk:
                 cache = [None] * n
@@ -185,10 +206,18 @@ class Splitter:
                 entry = cache[j]
                 if entry is None:
                     entry = cache[j] = self._evaluate(j, c, st)
+                    stamp[j] = step
                 if entry[1] > best_rate:
                     best, best_rate, best_entry = j, entry[1], entry
             if best < 0:
                 break
+            if any(drawn.get(r, -1) >= stamp[best] for r in self._caps[best]):
+                # an inventory it shares was drawn on since its rate was cached: check it fits
+                check = self._evaluate(best, c, st)
+                stamp[best] = step
+                if check != best_entry:
+                    cache[best] = check
+                    continue
             amount = best_entry[0]
             if not self.forward and alloc[best] == 0.0:
                 remaining += self.fixed[best]
@@ -198,7 +227,9 @@ class Splitter:
             remaining -= amount
             if best_entry[2]:
                 members[best] = False
-            for k in self.conflicts[best]:
+            for r in self._caps[best]:
+                drawn[r] = step
+            for k in self.price_links[best]:
                 cache[k] = None
         return max(remaining, 0.0) if remaining > self._tol else 0.0
 
@@ -216,32 +247,47 @@ class Splitter:
             for k in range(len(self.routes))
         )
 
-    def solve(self, total: float, members: list[bool]) -> _Solution:
-        n = len(self.routes)
-        self._tol = total * 1e-12
-        alloc, last = [0.0] * n, [0.0] * n
-        chunk = total / self.cfg.search_chunks
+    def _start(self, total: float, base: list[float]) -> tuple[list[float], list[float], float]:
+        """State and amount left after committing ``base`` (opening costs included)."""
         st = self.st0[:]
-        short = self._greedy(members[:], alloc, last, st, total, chunk)
+        remaining = total
+        for j, amount in enumerate(base):
+            if amount > 0.0:
+                self._commit(j, amount, st)
+                remaining -= amount
+                if not self.forward:
+                    remaining += self.fixed[j]
+        return base, st, remaining
+
+    def solve(
+        self, total: float, members: list[bool], warm: list[float] | None = None
+    ) -> _Solution:
+        """Greedy allocation refined down to ``total / resolution``.
+
+        ``warm`` starts from an allocation every path's optimum is known to be at least (e.g.
+        a solution with more paths, restricted to ``members``): only the rest is allocated.
+        """
+        n = len(self.routes)
+        cfg = self.cfg
+        self._tol = total * 1e-12
+        finest = total / (cfg.search_chunks * cfg.search_refine**cfg.search_levels)
+        last = [0.0] * n
+        base = [0.0] * n if warm is None else [a if members[j] else 0.0 for j, a in enumerate(warm)]
+        alloc, st, remaining = self._start(total, base)
+        chunk = max(remaining / cfg.search_chunks, finest)
+        short = self._greedy(members[:], alloc, last, st, remaining, chunk)
         if short:
             return _Solution(alloc, last, short)
-        for _ in range(self.cfg.search_levels):
-            fine = chunk / self.cfg.search_refine
+        while chunk > finest * 1.000001:
+            fine = max(chunk / cfg.search_refine, finest)
             active = [j for j in range(n) if alloc[j] > 0.0]
             if len(active) == 1 and self._single_dominates(
                 active[0], alloc[active[0]], members, fine
             ):
                 break
-            base = [a - chunk if a > chunk else 0.0 for a in alloc]
-            st = self.st0[:]
-            remaining = total
-            for j in range(n):
-                if base[j] > 0.0:
-                    self._commit(j, base[j], st)
-                    remaining -= base[j]
-                    if not self.forward:
-                        remaining += self.fixed[j]
-            alloc = base
+            alloc, st, remaining = self._start(
+                total, [a - chunk if a > chunk else 0.0 for a in alloc]
+            )
             short = self._greedy(members[:], alloc, last, st, remaining, fine)
             if short:
                 return _Solution(alloc, last, short)
@@ -339,6 +385,8 @@ class Splitter:
                 curvature = (fp + fm - 2.0 * f0) / (h * h)
                 step = -slope / curvature if curvature < 0.0 else math.copysign(16.0 * h, slope)
                 step = max(-alloc[j], min(alloc[i], step)) * 0.999
+                if abs(slope * step) < _NEGLIGIBLE * abs(f0):
+                    break
                 for _ in range(16):
                     trial = _moved(alloc, i, j, step)
                     if self._joint_value(trial) > f0:
@@ -405,7 +453,8 @@ class Splitter:
             trial_members[drop] = False
             if add >= 0:
                 trial_members[add] = True
-            trial = self.solve(total, trial_members)
+            warm = self._warm if add < 0 else None
+            trial = self.solve(total, trial_members, warm)
             if trial.feasible and (value := self.value(trial)) > floor:
                 floor, best = value, (drop, add, trial_members, trial)
         return best
@@ -420,7 +469,7 @@ class Splitter:
                 trial_members = [
                     m and (j in keep or j not in active) for j, m in enumerate(members)
                 ]
-                trial = self.solve(total, trial_members)
+                trial = self.solve(total, trial_members, self._warm)
                 if (
                     trial.feasible
                     and (value := self.value(trial)) > floor
@@ -448,6 +497,7 @@ class Splitter:
             if len(active) <= 1:
                 break
             current = self.value(sol)
+            self._warm = sol.alloc
             candidates = self._drop_candidates(sol)
             if not candidates:
                 break

@@ -61,6 +61,11 @@ def _exact_book(book: OrderBook, side: Side) -> ExactBook:
     return ExactBook("m", sell, levels, book.lot_size, book.fee_bps, 0)
 
 
+def _part(amount: int, fraction: float) -> int:
+    """``amount * fraction`` in integers (a float product can round past ``amount``)."""
+    return amount * int(fraction * 1_000_000) // 1_000_000
+
+
 def _depth_in(book: OrderBook, side: Side) -> int:
     if side is Side.SELL_BASE:
         return sum(size for _, size in book.bids)
@@ -73,9 +78,12 @@ def _depth_in(book: OrderBook, side: Side) -> int:
 @settings(max_examples=150, deadline=None)
 @given(books(), SIDES, st.floats(0.0, 1.0))
 def test_book_fill_equals_the_model(book: OrderBook, side: Side, fraction: float) -> None:
-    amount = int(_depth_in(book, side) * fraction)
+    amount = _part(_depth_in(book, side), fraction)
     hop = _exact_book(book, side)
     assert hop.fwd(amount, ExactState({})) == book.amount_out(amount, side)
+    depth = _depth_in(book, side)
+    beyond = (depth // book.lot_size + 1) * book.lot_size if side is Side.SELL_BASE else depth + 1
+    assert hop.fwd(beyond, ExactState({})) is None, "beyond the book"
 
 
 @settings(max_examples=150, deadline=None)
@@ -84,8 +92,8 @@ def test_two_book_fills_pay_what_the_rebuilt_book_pays(
     book: OrderBook, side: Side, first: float, second: float
 ) -> None:
     depth = _depth_in(book, side)
-    a = int(depth * first)
-    b = int((depth - a) * second)
+    a = _part(depth, first)
+    b = _part(depth - a, second)
     hop = _exact_book(book, side)
     state = ExactState({})
     hop.fwd(a, state)
@@ -114,7 +122,7 @@ def test_book_backward_is_the_least_sufficient_input(
     state = ExactState({})
     full = hop.fwd(_depth_in(book, side), ExactState({}))
     assert full is not None
-    want = int(full * fraction)
+    want = _part(full, fraction)
     need = hop.bwd(want, state)
     assert need is not None
     out = hop.fwd(need, state, commit=False)
