@@ -21,12 +21,15 @@ from aggregator.models import (
     Location,
     Quote,
     QuoteRequest,
-    TokenInfo,
     load_assets_config,
 )
 from aggregator.models.timelocks import TimelockPolicy
 from aggregator.plugins.protocol import Connector
-from aggregator.plugins.registry import PluginRegistry, configs_from_manifest
+from aggregator.plugins.registry import (
+    PluginRegistry,
+    asset_registry_for_manifest,
+    configs_from_manifest,
+)
 from aggregator.router import Router, RouterConfig
 from aggregator.settlement.chain import ChainClient
 from aggregator.settlement.terms import balance_of_calldata
@@ -40,18 +43,7 @@ AMM_PLUGIN = "evm_amm"
 def asset_registry(manifest: DevnetManifest, assets_toml: Path | None = None) -> AssetRegistry:
     """Canonical assets from ``config/assets.toml`` with the devnet's token addresses."""
     config = load_assets_config(assets_toml or _REPO_ROOT / "config" / "assets.toml")
-    tokens = [
-        TokenInfo(
-            asset=symbol,
-            chain=chain.key,
-            chain_id=chain.chain_id,
-            address=token.address,
-            decimals=token.decimals,
-        )
-        for chain in manifest.chains
-        for symbol, token in chain.tokens.items()
-    ]
-    return AssetRegistry(config.assets, tokens, config.venue_pairs)
+    return asset_registry_for_manifest(manifest, config)
 
 
 def parse_asset_at(text: str, manifest: DevnetManifest) -> AssetAt:
