@@ -1,41 +1,26 @@
-"""Exact integer amounts: every leg recomputed with the venues' own integer formulas.
+"""Exact integer models of one hop: the venues' own integer formulas, over a shared state.
 
-Paths are executed in a fixed order (path by path, legs in path order) over one
-shared state, so a market used by several paths gives each fill the price the
-previous fills left: a pool's reserves move by exactly what Uniswap v2 moves them
-by; a book fill starts where the previous one stopped (each fill floors per level
-and pays the taker fee on its own, as separate orders would). A transfer draws on
-the destination's inventory, shared by every path that lands there.
-
-Forward (exact input): a leg's output is the formula's output for its input.
-Backward (exact output): a leg's input is the smallest input whose forward output
-reaches what the next leg needs; the legs are then re-run forward from those
-inputs, so any rounding surplus stays with the resolver and a promised output is
-never more than executing the legs gives.
+A pool's reserves move by exactly what Uniswap v2 moves them by; a book fill
+starts where the previous fill on that side stopped (each fill floors per level
+and pays the taker fee on its own, as separate orders would); a transfer draws on
+the destination's inventory. ``fwd`` is a leg's output for its input (``None`` if
+the hop cannot absorb it); ``bwd`` the least input whose output reaches a target.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-from aggregator.models.quote import ExclusionReason
 from aggregator.models.units import BPS
 
 __all__ = [
     "ExactAmm",
     "ExactBook",
     "ExactHop",
-    "ExactRun",
     "ExactState",
     "ExactTransfer",
     "fee_off",
     "fee_on",
-    "integer_split",
-    "largest_executable",
-    "run_backward",
-    "run_forward",
 ]
 
 
@@ -323,173 +308,3 @@ def _largest_executable(hop: ExactHop, st: ExactState, good: int, bad: int) -> i
         else:
             good = mid
     return good
-
-
-def _base_amount(hop: ExactHop, amount_in: int, amount_out: int) -> int:
-    if isinstance(hop, ExactTransfer):
-        return amount_in
-    return amount_in if hop.sell else amount_out
-
-
-@dataclass(slots=True)
-class ExactRun:
-    """The legs of every path as ``(amount_in, amount_out)``; ``failed`` names the path (its
-    index) that could not be executed, with the reason."""
-
-    legs: list[list[tuple[int, int]]] = field(default_factory=list)
-    failed: int | None = None
-    failed_hop: ExactHop | None = None
-    """The hop whose inventory or depth ran out (``NO_CAPACITY``)."""
-    reason: ExclusionReason | None = None
-    state: ExactState | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.failed is None
-
-    def outputs(self) -> list[int]:
-        return [legs[-1][1] if legs else 0 for legs in self.legs]
-
-    def inputs(self) -> list[int]:
-        return [legs[0][0] if legs else 0 for legs in self.legs]
-
-
-def _fail(run: ExactRun, j: int, hop: ExactHop) -> ExactRun:
-    run.failed = j
-    run.failed_hop = hop
-    run.reason = ExclusionReason.NO_CAPACITY
-    return run
-
-
-def _check_min(run: ExactRun, j: int, hop: ExactHop, amount_in: int, amount_out: int) -> bool:
-    if hop.min_base and _base_amount(hop, amount_in, amount_out) < hop.min_base:
-        run.failed = j
-        run.reason = ExclusionReason.BELOW_MIN_SIZE
-        return False
-    return True
-
-
-def _forward_path(
-    hops: Sequence[ExactHop], amount: int, st: ExactState, run: ExactRun, j: int
-) -> list[tuple[int, int]] | None:
-    legs: list[tuple[int, int]] = []
-    x = amount
-    for hop in hops:
-        out = hop.fwd(x, st)
-        if out is None:
-            _fail(run, j, hop)
-            return None
-        if not _check_min(run, j, hop, x, out):
-            return None
-        legs.append((x, out))
-        x = out
-    return legs
-
-
-def _backward_path(
-    hops: Sequence[ExactHop], target: int, st: ExactState, run: ExactRun, j: int
-) -> list[tuple[int, int]] | None:
-    need: int | None = target
-    inputs: list[int] = []
-    for hop in reversed(hops):
-        assert need is not None
-        need = hop.bwd(need, st)
-        if need is None:
-            _fail(run, j, hop)
-            return None
-        inputs.append(need)
-    inputs.reverse()
-    legs: list[tuple[int, int]] = []
-    for hop, x in zip(hops, inputs, strict=True):
-        out = hop.fwd(x, st)
-        if out is None:
-            _fail(run, j, hop)
-            return None
-        if not _check_min(run, j, hop, x, out):
-            return None
-        legs.append((x, out))
-    return legs
-
-
-def _run(
-    paths: Sequence[Sequence[ExactHop]],
-    amounts: Sequence[int],
-    caps: dict[str, int],
-    backward: bool,
-) -> ExactRun:
-    st = ExactState(caps)
-    run = ExactRun(state=st)
-    step = _backward_path if backward else _forward_path
-    for j, (hops, amount) in enumerate(zip(paths, amounts, strict=True)):
-        if amount <= 0:
-            run.legs.append([])
-            continue
-        legs = step(hops, amount, st, run, j)
-        run.legs.append(legs or [])
-        if legs is None:
-            return run
-    return run
-
-
-def run_forward(
-    paths: Sequence[Sequence[ExactHop]], amounts: Sequence[int], caps: dict[str, int]
-) -> ExactRun:
-    """Execute every path with its exact input, in order, over one shared state."""
-    return _run(paths, amounts, caps, backward=False)
-
-
-def run_backward(
-    paths: Sequence[Sequence[ExactHop]], targets: Sequence[int], caps: dict[str, int]
-) -> ExactRun:
-    """Find each path's exact input for its target output, then execute it forward, in order."""
-    return _run(paths, targets, caps, backward=True)
-
-
-def largest_executable(
-    paths: Sequence[Sequence[ExactHop]],
-    amounts: Sequence[int],
-    caps: dict[str, int],
-    j: int,
-    *,
-    backward: bool,
-) -> int:
-    """The largest amount (input, or target output if ``backward``) path ``j`` can take after
-    the paths before it ran with their amounts; 0 if none."""
-    prefix = _run(paths[:j], amounts[:j], caps, backward)
-    if not prefix.ok or prefix.state is None:
-        return 0
-    base = prefix.state
-    step = _backward_path if backward else _forward_path
-
-    def fits(amount: int) -> bool:
-        st = ExactState(base.cap)
-        st.amm = dict(base.amm)
-        st.book = dict(base.book)
-        return step(paths[j], amount, st, ExactRun(), j) is not None
-
-    lo, hi = 0, amounts[j]
-    if fits(hi):
-        return hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-def integer_split(total: int, weights: Sequence[float]) -> list[int]:
-    """Split ``total`` in proportion to ``weights`` exactly (largest remainders get the rest)."""
-    scale = 1 << 52
-    positive = sum(w for w in weights if w > 0.0)
-    if positive <= 0.0:
-        return [0] * len(weights)
-    q = [int(w / positive * scale) if w > 0.0 else 0 for w in weights]
-    denominator = sum(q)
-    parts = [total * qi // denominator for qi in q]
-    short = total - sum(parts)
-    order = sorted(range(len(q)), key=lambda i: -(total * q[i] % denominator) if q[i] else 1)
-    for i in order[:short]:
-        parts[i] += 1
-    return parts

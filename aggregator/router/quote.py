@@ -14,16 +14,19 @@ Inventory: the resolver delivers the output at the buy location from its own
 inventory, so the quote's output never exceeds it; transfers draw on the
 inventory at their destination. ``inventory`` overrides the snapshot's lines
 (e.g. with a reservation store's current availability).
+
+Errors: :class:`UnknownAssetError` (an asset without known decimals, or a chain
+without a state), :class:`ValidationError` (a location that is not a chain, or
+selling an asset for itself at one place), :class:`NoLiquidityError` (no usable
+route, or an order too small for its gas), :class:`InsufficientLiquidityError`
+(more than every route together, or than the resolver holds at the buy location).
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
-from decimal import Decimal
 
 from aggregator.errors import (
     InsufficientLiquidityError,
@@ -35,53 +38,27 @@ from aggregator.market.snapshot import ChainState, MarketSnapshot
 from aggregator.models.assets import AssetAt
 from aggregator.models.quote import (
     CostBreakdown,
-    Exclusion,
     ExclusionReason,
     Quote,
-    QuoteLeg,
     QuoteMode,
-    QuotePath,
     QuoteRequest,
     SettlementPlan,
 )
 from aggregator.models.timelocks import timelock_plan
-from aggregator.models.units import BPS
+from aggregator.router.assemble import Fill, assemble, legs_of
 from aggregator.router.config import RouterConfig
 from aggregator.router.costs import GasPricing, add_wei, embedded_fee, settlement_gas_wei
-from aggregator.router.exact import (
-    ExactRun,
-    integer_split,
-    largest_executable,
-    run_backward,
-    run_forward,
-)
 from aggregator.router.exclusions import PathFate, build_exclusions
+from aggregator.router.execution import execute, integer_split
 from aggregator.router.graph import HopKind, build_graph
 from aggregator.router.paths import CandidatePaths, PathCache
 from aggregator.router.prepared import PreparedSnapshot, RoutePath, node_key
+from aggregator.router.selection import optimize
 from aggregator.router.split import Splitter
 
 __all__ = ["Router"]
 
 _R = ExclusionReason
-_CENT = Decimal("0.01")
-_REPAIRS = 4
-"""Exact runs allowed while moving rounding overshoots off paths at a bound."""
-
-
-@dataclass(slots=True)
-class _Fill:
-    """An exactly executed route choice: route index -> legs, with its costs."""
-
-    run: ExactRun
-    members: list[int]
-    gas: int
-    amount_in: int
-    gross_out: int
-
-    @property
-    def net_out(self) -> int:
-        return self.gross_out - self.gas
 
 
 class Router:
@@ -167,7 +144,7 @@ class Router:
         created = time.time_ns() if now_ns is None else now_ns
         plan = timelock_plan(self.config.timelocks, source, destination)
         legs_wei = add_wei(*(routes[j].gas_wei for j in fill.members))
-        return _assemble(
+        return assemble(
             prep=prep,
             request=request,
             routes=routes,
@@ -225,26 +202,26 @@ class Router:
         pricing: GasPricing,
         settle: int,
         fates: dict[int, PathFate],
-    ) -> tuple[_Fill, int]:
+    ) -> tuple[Fill, int]:
         forward = request.mode is QuoteMode.EXACT_IN
         sub = [routes[i] for i in viable]
         st0 = prep.initial_state(caps)
         splitter = Splitter(sub, st0, self.config, forward=forward)
         total = request.amount if forward else request.amount + settle
-        result = splitter.optimize(float(total))
+        result = optimize(splitter, float(total))
         for k, reason in result.statuses.items():
             detail = {
                 _R.GAS_EXCEEDS_GAIN: "its gas costs more than it adds to the output",
                 _R.BELOW_MIN_SIZE: "its share would trade below the market's minimum size",
             }.get(reason, "")
             fates[viable[k]] = (reason, detail)
-        options: list[_Fill] = []
+        options: list[Fill] = []
         if result.feasible:
             members = [k for k, a in enumerate(result.alloc) if a > 0.0]
             option = self._exact(sub, members, result.alloc, request, pricing, settle, caps)
             if option is not None:
                 options.append(option)
-        single_option: _Fill | None = None
+        single_option: Fill | None = None
         if result.best_single is not None:
             k = result.best_single
             single_option = self._exact(sub, [k], _one(len(sub), k), request, pricing, settle, caps)
@@ -277,40 +254,23 @@ class Router:
         pricing: GasPricing,
         settle: int,
         caps: Mapping[str, int],
-    ) -> _Fill | None:
+    ) -> Fill | None:
         gas = pricing.cost(add_wei(*(sub[k].gas_wei for k in members)))
-        xhops = [r.xhops for r in sub]
         backward = request.mode is QuoteMode.EXACT_OUT
         total = request.amount + settle + gas if backward else request.amount
-        amounts = integer_split(total, alloc)
-        pinned: set[int] = set()
-        for _ in range(_REPAIRS):
-            run = (run_backward if backward else run_forward)(xhops, amounts, dict(caps))
-            if run.ok or run.failed is None or run.reason is not _R.NO_CAPACITY:
-                break
-            # the search filled a path to an inventory or depth bound and rounding took it
-            # over: cut it to what executes and give the rest to paths not sharing its bound
-            f = run.failed
-            pinned.add(f)
-            bound = run.failed_hop.resource if run.failed_hop is not None else ""
-            free = [
-                k
-                for k, a in enumerate(amounts)
-                if a > 0 and k not in pinned and bound not in sub[k].resources
-            ]
-            if not free:
-                break
-            fits = largest_executable(xhops, amounts, dict(caps), f, backward=backward)
-            extra = integer_split(amounts[f] - fits, [float(amounts[k]) for k in free])
-            amounts[f] = fits
-            for k, more in zip(free, extra, strict=True):
-                amounts[k] += more
+        run = execute(
+            [r.xhops for r in sub],
+            [r.resources for r in sub],
+            integer_split(total, alloc),
+            caps,
+            backward=backward,
+        )
         if not run.ok:
             return None
         members = [k for k, legs in enumerate(run.legs) if legs]
         gas = pricing.cost(add_wei(*(sub[k].gas_wei for k in members)))
         gross = sum(run.outputs())
-        fill = _Fill(run, members, gas, sum(run.inputs()), gross)
+        fill = Fill(run, members, gas, sum(run.inputs()), gross)
         if request.mode is QuoteMode.EXACT_OUT and fill.net_out - settle < request.amount:
             return None
         return fill
@@ -338,7 +298,7 @@ class Router:
         self,
         prep: PreparedSnapshot,
         routes: list[RoutePath],
-        fill: _Fill,
+        fill: Fill,
         legs_wei: dict[str, int],
         settle_wei: dict[str, int],
         settle: int,
@@ -346,7 +306,7 @@ class Router:
         fees = transfer = 0
         markets = prep.snapshot.markets
         bps = prep.snapshot.transfer_cost.bps
-        for j, legs in zip(fill.members, _legs_of(fill), strict=True):
+        for j, legs in zip(fill.members, legs_of(fill), strict=True):
             out = legs[-1][1]
             for hop in routes[j].hops:
                 if hop.kind is HopKind.TRADE:
@@ -365,10 +325,6 @@ class Router:
 
 def _one(n: int, k: int) -> list[float]:
     return [1.0 if i == k else 0.0 for i in range(n)]
-
-
-def _legs_of(fill: _Fill) -> list[list[tuple[int, int]]]:
-    return [legs for legs in fill.run.legs if legs]
 
 
 def _screen(
@@ -394,86 +350,3 @@ def _screen(
             if route.unpriced is not None:
                 fates[i] = (_R.NO_MARKET, route.unpriced)
     return fates
-
-
-def _assemble(
-    *,
-    prep: PreparedSnapshot,
-    request: QuoteRequest,
-    routes: list[RoutePath],
-    fill: _Fill,
-    amount_out: int,
-    single: int,
-    costs: CostBreakdown,
-    settlement: SettlementPlan,
-    excluded: tuple[Exclusion, ...],
-    created: int,
-    expires: int,
-    compute_ns: int,
-) -> Quote:
-    amount_in = fill.amount_in
-    legs_by_path = _legs_of(fill)
-    shares = _shares([legs[0][0] for legs in legs_by_path])
-    paths = []
-    mid_out = 0.0
-    for j, legs, share in zip(fill.members, legs_by_path, shares, strict=True):
-        route = routes[j]
-        mid_out += legs[0][0] * route.mid_rate
-        quote_legs = tuple(
-            QuoteLeg.model_construct(
-                kind=hop.kind.value,
-                venue=hop.venue,
-                market_id=hop.market_id,
-                side=hop.side,
-                location=hop.location,
-                asset_in=hop.asset_in,
-                asset_out=hop.asset_out,
-                amount_in=leg_in,
-                amount_out=leg_out,
-                share_bps=share,
-            )
-            for hop, (leg_in, leg_out) in zip(route.hops, legs, strict=True)
-        )
-        paths.append(
-            QuotePath.model_construct(
-                legs=quote_legs, amount_in=legs[0][0], amount_out=legs[-1][1], share_bps=share
-            )
-        )
-    decimals = prep.decimals
-    price = (Decimal(amount_out) / Decimal(amount_in)).scaleb(
-        decimals[request.sell.asset] - decimals[request.buy.asset]
-    )
-    impact = (mid_out - fill.gross_out) / mid_out * BPS if mid_out > 0 else 0.0
-    improvement = (amount_out - single) / single * BPS if single > 0 else 0.0
-    return Quote.model_construct(
-        id=uuid.uuid4().hex,
-        request=request,
-        amount_in=amount_in,
-        amount_out=amount_out,
-        min_amount_out=(
-            amount_out * (BPS - request.slippage_bps) // BPS
-            if request.mode is QuoteMode.EXACT_IN
-            else amount_out
-        ),
-        effective_price=price,
-        price_impact_bps=Decimal(repr(round(impact, 2))).quantize(_CENT),
-        paths=tuple(paths),
-        costs=costs,
-        settlement=settlement,
-        best_single_path_out=single,
-        improvement_bps=Decimal(repr(round(improvement, 2))).quantize(_CENT),
-        excluded=excluded,
-        created_ns=created,
-        expires_ns=expires,
-        snapshot_ns=prep.snapshot.ts_recv,
-        compute_ns=compute_ns,
-    )
-
-
-def _shares(amounts: list[int]) -> list[int]:
-    """Basis-point shares of ``amounts`` that add up to exactly 10 000."""
-    total = sum(amounts)
-    shares = [a * BPS // total for a in amounts]
-    if shares:
-        shares[max(range(len(shares)), key=lambda i: amounts[i])] += BPS - sum(shares)
-    return shares

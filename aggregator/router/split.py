@@ -8,11 +8,14 @@ Search, in floats (the amounts are recomputed exactly afterwards):
    paths this leaves every path within one chunk of the optimum.
 2. Refinement: one chunk is taken back from every path and the freed amount is
    re-allocated with chunks ``search_refine`` times smaller, ``search_levels``
-   times, so rates end up equal to a small fraction of the order.
-3. Fixed costs: a path whose surplus over the marginal rate (what it adds beyond
-   giving its share to the others) is below its gas is dropped and the rest
-   re-split (``GAS_EXCEEDS_GAIN``), if that improves the net; a path that would
-   trade below a market's minimum size is dropped too (``BELOW_MIN_SIZE``).
+   times, so rates end up equal to a small fraction of the order. A warm start
+   from a known floor (e.g. the split with one more path) allocates only the rest.
+
+Rates cached for a path stay valid until a fill moves one of its markets; a
+shared inventory only bounds what fits, so a cached rate is re-checked before use
+if another path drew on it since. Fixed costs, minimum sizes and the choice of
+paths are in ``selection.py``; the re-balancing of paths sharing a market in
+``rebalance.py``.
 
 Exact input allocates input and maximises output; exact output allocates gross
 output (the request plus the gas of the paths used, which opening a path adds)
@@ -21,30 +24,23 @@ and minimises input. Capacity (book depth, inventory) bounds what a path takes.
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from aggregator.models.quote import ExclusionReason
 from aggregator.router.config import RouterConfig
 from aggregator.router.curves import INF
 from aggregator.router.prepared import RoutePath
 
-__all__ = ["SplitResult", "Splitter"]
-
-_NEGLIGIBLE = 1e-7
-"""Relative gain below which the re-balancing of paths sharing a market stops."""
-
-_UNSURE = 4.0
-"""A shared-market path's surplus within this many times its gas is checked by re-solving."""
+__all__ = ["Solution", "Splitter"]
 
 _Entry = tuple[float, float, bool]
 """(amount a path can take of the chunk, its rate, whether that amount is its last)."""
 
 
 @dataclass(slots=True)
-class _Solution:
+class Solution:
+    """An allocation per path (input, or gross output for exact output)."""
+
     alloc: list[float]
     last_rate: list[float]
     shortfall: float = 0.0
@@ -58,29 +54,6 @@ class _Solution:
     @property
     def active(self) -> list[int]:
         return [j for j, a in enumerate(self.alloc) if a > 0.0]
-
-
-@dataclass(slots=True)
-class SplitResult:
-    """Per route: its allocation (input, or gross output for exact output) or why it was
-    dropped; ``best_single`` is the route that alone does best, if any can fill alone."""
-
-    alloc: list[float]
-    statuses: dict[int, ExclusionReason] = field(default_factory=dict)
-    shortfall: float = 0.0
-    best_single: int | None = None
-
-    @property
-    def feasible(self) -> bool:
-        return self.shortfall == 0.0
-
-
-def _moved(alloc: list[float], i: int, j: int, amount: float) -> list[float]:
-    """``alloc`` with ``amount`` moved from path ``i`` to path ``j``."""
-    out = alloc[:]
-    out[i] -= amount
-    out[j] += amount
-    return out
 
 
 class Splitter:
@@ -122,7 +95,6 @@ class Splitter:
         self._caps = [tuple(sorted(r.resources - r.markets)) for r in routes]
         """Each path's inventories (shared bounds)."""
         self._tol = 0.0
-        self._warm: list[float] | None = None
 
     # -- path primitives ----------------------------------------------------------------
 
@@ -141,7 +113,7 @@ class Splitter:
                 return INF
         return amount
 
-    def _rate(self, j: int, amount: float, st: list[float]) -> float:
+    def rate(self, j: int, amount: float, st: list[float]) -> float:
         """Output per input for ``amount``; -1 if the path cannot take it."""
         v = self.probe(j, amount, st)
         if self.forward:
@@ -166,14 +138,14 @@ class Splitter:
         lo, hi = 0.0, chunk
         for _ in range(32):
             mid = (lo + hi) / 2
-            if self._rate(j, mid, st) >= 0.0:
+            if self.rate(j, mid, st) >= 0.0:
                 lo = mid
             else:
                 hi = mid
         lo *= 1.0 - 1e-9  # stay clear of the bound once amounts are rounded to integers
         if lo <= chunk * 1e-9:
             return 0.0, -1.0, True
-        return lo, self._rate(j, lo, st), True
+        return lo, self.rate(j, lo, st), True
 
     # -- search -------------------------------------------------------------------------
 
@@ -243,7 +215,7 @@ class Splitter:
             r_end = step / (v_hi - v_lo) if v_hi < INF and v_hi > v_lo else INF
         tiny = step / 64
         return all(
-            k == a or not members[k] or self._rate(k, tiny, st) <= r_end
+            k == a or not members[k] or self.rate(k, tiny, st) <= r_end
             for k in range(len(self.routes))
         )
 
@@ -259,9 +231,7 @@ class Splitter:
                     remaining += self.fixed[j]
         return base, st, remaining
 
-    def solve(
-        self, total: float, members: list[bool], warm: list[float] | None = None
-    ) -> _Solution:
+    def solve(self, total: float, members: list[bool], warm: list[float] | None = None) -> Solution:
         """Greedy allocation refined down to ``total / resolution``.
 
         ``warm`` starts from an allocation every path's optimum is known to be at least (e.g.
@@ -277,7 +247,7 @@ class Splitter:
         chunk = max(remaining / cfg.search_chunks, finest)
         short = self._greedy(members[:], alloc, last, st, remaining, chunk)
         if short:
-            return _Solution(alloc, last, short)
+            return Solution(alloc, last, short)
         while chunk > finest * 1.000001:
             fine = max(chunk / cfg.search_refine, finest)
             active = [j for j in range(n) if alloc[j] > 0.0]
@@ -290,13 +260,13 @@ class Splitter:
             )
             short = self._greedy(members[:], alloc, last, st, remaining, fine)
             if short:
-                return _Solution(alloc, last, short)
+                return Solution(alloc, last, short)
             chunk = fine
-        return _Solution(alloc, last, state=st)
+        return Solution(alloc, last, state=st)
 
     # -- fixed costs, minimum sizes, single paths ---------------------------------------
 
-    def _below_min(self, j: int, amount: float) -> bool:
+    def below_min(self, j: int, amount: float) -> bool:
         mins = self.mins[j]
         if not mins:
             return False
@@ -315,7 +285,7 @@ class Splitter:
             (amounts[k] if sell else amounts[k + 1]) < min_base for k, min_base, sell in mins
         )
 
-    def _joint(self, sol: _Solution, skip: int = -1) -> float:
+    def joint(self, sol: Solution, skip: int = -1) -> float:
         """Total output (forward) or input (backward) of the solution's paths run in order,
         leaving out path ``skip``."""
         st = self.st0[:]
@@ -326,22 +296,14 @@ class Splitter:
                 self._commit(j, sol.alloc[j], st)
         return total
 
-    def value(self, sol: _Solution) -> float:
+    def value(self, sol: Solution) -> float:
         """Net output (forward) or minus the input (backward) of a solution; higher is better."""
-        joint = self._joint(sol)
+        joint = self.joint(sol)
         if self.forward:
             return joint - sum(self.fixed[j] for j in sol.active)
         return -joint
 
-    def _surplus(self, sol: _Solution, j: int, rate: float, joint: float) -> float:
-        """What path ``j`` adds beyond what its share would earn at the marginal rate, given
-        the other paths' fills."""
-        without = self._joint(sol, skip=j)
-        if self.forward:
-            return joint - without - rate * sol.alloc[j]
-        return sol.alloc[j] - rate * (joint - without)
-
-    def _joint_value(self, alloc: list[float]) -> float:
+    def joint_value(self, alloc: list[float]) -> float:
         """Objective of an allocation with fills run path by path (the execution order):
         total output (forward) or minus total input (backward); -inf if infeasible."""
         st = self.st0[:]
@@ -355,79 +317,6 @@ class Splitter:
                 total += v
         return total if self.forward else -total
 
-    def polish(self, sol: _Solution) -> _Solution:
-        """Re-balance paths that share a market for the order fills actually run in.
-
-        The search lets paths share a market's fills chunk by chunk; executed, the earlier
-        path's fill gets the better price. For each pair of active paths sharing a market,
-        a few parabolic steps on the amount moved between them maximise the objective with
-        fills run path by path.
-        """
-        active = sol.active
-        pairs = [
-            (i, j)
-            for i in active
-            for j in active
-            if i < j and self.routes[i].markets & self.routes[j].markets
-        ]
-        if not pairs:
-            return sol
-        alloc = sol.alloc[:]
-        for i, j in pairs:
-            for _ in range(6):
-                h = 1e-3 * min(alloc[i], alloc[j])
-                if h <= 0.0:
-                    break
-                f0 = self._joint_value(alloc)
-                fp = self._joint_value(_moved(alloc, i, j, h))
-                fm = self._joint_value(_moved(alloc, i, j, -h))
-                slope = (fp - fm) / (2.0 * h)
-                curvature = (fp + fm - 2.0 * f0) / (h * h)
-                step = -slope / curvature if curvature < 0.0 else math.copysign(16.0 * h, slope)
-                step = max(-alloc[j], min(alloc[i], step)) * 0.999
-                if abs(slope * step) < _NEGLIGIBLE * abs(f0):
-                    break
-                for _ in range(16):
-                    trial = _moved(alloc, i, j, step)
-                    if self._joint_value(trial) > f0:
-                        alloc = trial
-                        break
-                    step /= 2.0
-                else:
-                    break
-        return _Solution(alloc, sol.last_rate, state=sol.state)
-
-    def _drop_candidates(self, sol: _Solution) -> list[int]:
-        """Active paths worth trying without, most promising first.
-
-        A path whose surplus (what it adds, given the others' fills, beyond what its share
-        earns at the marginal rate) is below its gas. The estimate is first order, so paths
-        it cannot be trusted for are tried too: one with gas sharing a saturated inventory
-        or book with another active path (the freed capacity goes to the other path at its
-        own rate), or sharing a market with one while its surplus is within a few times its
-        gas (the other path's fills move with it).
-        """
-        active = sol.active
-        rate = min(sol.last_rate[j] for j in active)
-        joint = self._joint(sol)
-        tiny = max(sol.alloc[j] for j in active) * 1e-6
-        saturated = {j for j in active if self._rate(j, tiny, sol.state) < 0.0}
-        scored = []
-        for j in active:
-            if self.fixed[j] <= 0.0:
-                continue
-            surplus = self._surplus(sol, j, rate, joint)
-            others = [k for k in self.conflicts[j] if k != j and sol.alloc[k] > 0.0]
-            shares_bound = bool(others) and (j in saturated or any(k in saturated for k in others))
-            shares_market = any(self.routes[j].markets & self.routes[k].markets for k in others)
-            if (
-                surplus < self.fixed[j]
-                or shares_bound
-                or (shares_market and surplus < _UNSURE * self.fixed[j])
-            ):
-                scored.append((surplus - self.fixed[j], j))
-        return [j for _, j in sorted(scored)]
-
     def best_single(self, total: float, members: list[bool]) -> int | None:
         best, best_value = None, -INF
         for j in range(len(self.routes)):
@@ -435,97 +324,9 @@ class Splitter:
                 continue
             amount = total if self.forward else total + self.fixed[j]
             v = self.probe(j, amount, self.st0)
-            if (v < 0.0 or v == INF) or self._below_min(j, amount):
+            if (v < 0.0 or v == INF) or self.below_min(j, amount):
                 continue
             value = v - self.fixed[j] if self.forward else -v
             if value > best_value:
                 best, best_value = j, value
         return best
-
-    def _best_trial(
-        self, total: float, members: list[bool], changes: list[tuple[int, int]], floor: float
-    ) -> tuple[int, int, list[bool], _Solution] | None:
-        """The best feasible solution better than ``floor`` among member changes
-        ``(drop, add)`` (``add`` -1 for none)."""
-        best: tuple[int, int, list[bool], _Solution] | None = None
-        for drop, add in changes:
-            trial_members = members[:]
-            trial_members[drop] = False
-            if add >= 0:
-                trial_members[add] = True
-            warm = self._warm if add < 0 else None
-            trial = self.solve(total, trial_members, warm)
-            if trial.feasible and (value := self.value(trial)) > floor:
-                floor, best = value, (drop, add, trial_members, trial)
-        return best
-
-    def _best_subset(
-        self, total: float, members: list[bool], active: list[int], floor: float
-    ) -> tuple[list[bool], _Solution] | None:
-        """Every non-empty proper subset of a few active paths, the best one if better."""
-        best: tuple[list[bool], _Solution] | None = None
-        for size in range(1, len(active)):
-            for keep in itertools.combinations(active, size):
-                trial_members = [
-                    m and (j in keep or j not in active) for j, m in enumerate(members)
-                ]
-                trial = self.solve(total, trial_members, self._warm)
-                if (
-                    trial.feasible
-                    and (value := self.value(trial)) > floor
-                    and not any(self._below_min(j, trial.alloc[j]) for j in trial.active)
-                ):
-                    floor, best = value, (trial_members, trial)
-        return best
-
-    def optimize(self, total: float, members: list[bool] | None = None) -> SplitResult:
-        members = [True] * len(self.routes) if members is None else members[:]
-        single = self.best_single(total, members)
-        statuses: dict[int, ExclusionReason] = {}
-        sol = self.solve(total, members)
-        moves = 0
-        exhaustive = False
-        while sol.feasible and moves < self.cfg.max_drops:
-            active = sol.active
-            small = [j for j in active if self._below_min(j, sol.alloc[j])]
-            if small:
-                for j in small:
-                    members[j] = False
-                    statuses[j] = ExclusionReason.BELOW_MIN_SIZE
-                sol = self.solve(total, members)
-                continue
-            if len(active) <= 1:
-                break
-            current = self.value(sol)
-            self._warm = sol.alloc
-            candidates = self._drop_candidates(sol)
-            if not candidates:
-                break
-            if len(active) <= self.cfg.exhaustive_paths and not exhaustive:
-                # few paths: try every subset of them
-                exhaustive = True
-                subset = self._best_subset(total, members, active, current)
-                if subset is None:
-                    break
-                members, sol = subset
-                for j in active:
-                    if not members[j]:
-                        statuses[j] = ExclusionReason.GAS_EXCEEDS_GAIN
-                continue
-            found = self._best_trial(total, members, [(j, -1) for j in candidates[:3]], current)
-            if found is None:
-                # a path dropped for gas may do better in place of one still used
-                gassed = [j for j, r in statuses.items() if r is ExclusionReason.GAS_EXCEEDS_GAIN]
-                swaps = [(a, d) for d in gassed for a in active]
-                found = self._best_trial(total, members, swaps, current)
-            if found is None:
-                break
-            drop, add, members, sol = found
-            statuses.pop(add, None)
-            statuses[drop] = ExclusionReason.GAS_EXCEEDS_GAIN
-            moves += 1
-        if sol.feasible:
-            sol = self.polish(sol)
-        return SplitResult(
-            alloc=sol.alloc, statuses=statuses, shortfall=sol.shortfall, best_single=single
-        )

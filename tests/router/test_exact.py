@@ -15,10 +15,8 @@ from aggregator.router.exact import (
     ExactTransfer,
     fee_off,
     fee_on,
-    integer_split,
-    run_backward,
-    run_forward,
 )
+from aggregator.router.execution import integer_split, run_backward, run_forward
 
 SIDES = st.sampled_from([Side.SELL_BASE, Side.BUY_BASE])
 

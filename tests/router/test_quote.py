@@ -220,3 +220,22 @@ def test_inventory_override_bounds_transfers() -> None:
         if leg.kind == "transfer"
     )
     assert limited.amount_out <= full.amount_out
+
+
+def test_gas_is_valued_through_reference_prices() -> None:
+    snap = snapshot(_markets())
+    usdc_out = _request(sell=at("WETH", "alpha"), buy=at("USDC", "beta"), amount=units("WETH", 10))
+    quote = Router().quote(snap, usdc_out)
+    wei = sum(quote.costs.gas_wei_by_chain.values())
+    # gas in USDC is the wei at 3000 USDC per WETH, rounded up per chain
+    assert quote.costs.gas + quote.costs.settlement_gas >= wei * 3000 * 10**6 // 10**18
+    assert quote.costs.gas + quote.costs.settlement_gas <= wei * 3000 * 10**6 // 10**18 + 4
+    unpriced = snap.model_copy(update={"reference_prices": {"USDC": Decimal(1)}})
+    with pytest.raises(NoLiquidityError):
+        Router().quote(unpriced, usdc_out)
+    # gas paid in the output asset itself needs no price
+    weth_out = Router().quote(unpriced, _request())
+    assert weth_out.costs.settlement_gas == sum(
+        (RouterConfig().htlc_lock_gas + RouterConfig().htlc_claim_gas) * chain.gas_price_wei
+        for chain in (snap.chains["alpha"], snap.chains["beta"])
+    )

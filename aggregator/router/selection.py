@@ -1,0 +1,198 @@
+"""Choosing the paths: fixed costs, minimum sizes, the best single path.
+
+The search (``split.py``) ignores fixed costs; this step decides which paths pay
+for their gas. A path whose surplus over the marginal rate (what it adds, given
+the other paths' fills, beyond what its share would earn elsewhere) is below its
+gas is tried without, and the rest re-split from the current allocation (a warm
+start: the other paths only gain share); the split is kept if it nets more
+(``GAS_EXCEEDS_GAIN``). The surplus is a first-order estimate, so paths it cannot
+be trusted for (sharing a saturated inventory or book, or a market, with another
+path) are tried too. With a few paths in use every subset of them is tried; with
+more, paths are dropped, or swapped with a dropped one, one at a time. A path that
+would trade below a market's minimum size is dropped (``BELOW_MIN_SIZE``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from aggregator.models.quote import ExclusionReason
+from aggregator.router.rebalance import polish
+from aggregator.router.split import Solution, Splitter
+
+__all__ = ["SplitResult", "optimize"]
+
+_UNSURE = 4.0
+"""A shared-market path's surplus within this many times its gas is checked by re-solving."""
+
+
+@dataclass(slots=True)
+class SplitResult:
+    """Per route: its allocation (input, or gross output for exact output) or why it was
+    dropped; ``best_single`` is the route that alone does best, if any can fill alone."""
+
+    alloc: list[float]
+    statuses: dict[int, ExclusionReason] = field(default_factory=dict)
+    shortfall: float = 0.0
+    best_single: int | None = None
+
+    @property
+    def feasible(self) -> bool:
+        return self.shortfall == 0.0
+
+
+def _solve(
+    sp: Splitter, total: float, members: list[bool], warm: list[float] | None = None
+) -> Solution:
+    """The search's split, re-balanced for execution order where paths share a market
+    (before it is judged: the order can change which paths pay)."""
+    sol = sp.solve(total, members, warm)
+    return polish(sp, sol) if sol.feasible else sol
+
+
+def _surplus(sp: Splitter, sol: Solution, j: int, rate: float, joint: float) -> float:
+    """What path ``j`` adds beyond what its share would earn at the marginal rate, given
+    the other paths' fills."""
+    without = sp.joint(sol, skip=j)
+    if sp.forward:
+        return joint - without - rate * sol.alloc[j]
+    return sol.alloc[j] - rate * (joint - without)
+
+
+def _drop_candidates(sp: Splitter, sol: Solution) -> list[int]:
+    """Active paths worth trying without, most promising first.
+
+    A path whose surplus (what it adds, given the others' fills, beyond what its share
+    earns at the marginal rate) is below its gas. The estimate is first order, so paths
+    it cannot be trusted for are tried too: one with gas sharing a saturated inventory
+    or book with another active path (the freed capacity goes to the other path at its
+    own rate), or sharing a market with one while its surplus is within a few times its
+    gas (the other path's fills move with it).
+    """
+    active = sol.active
+    rate = min(sol.last_rate[j] for j in active)
+    joint = sp.joint(sol)
+    tiny = max(sol.alloc[j] for j in active) * 1e-6
+    saturated = {j for j in active if sp.rate(j, tiny, sol.state) < 0.0}
+    scored = []
+    for j in active:
+        if sp.fixed[j] <= 0.0:
+            continue
+        surplus = _surplus(sp, sol, j, rate, joint)
+        others = [k for k in sp.conflicts[j] if k != j and sol.alloc[k] > 0.0]
+        shares_bound = bool(others) and (j in saturated or any(k in saturated for k in others))
+        shares_market = any(sp.routes[j].markets & sp.routes[k].markets for k in others)
+        if (
+            surplus < sp.fixed[j]
+            or shares_bound
+            or (shares_market and surplus < _UNSURE * sp.fixed[j])
+        ):
+            scored.append((surplus - sp.fixed[j], j))
+    return [j for _, j in sorted(scored)]
+
+
+def _best_trial(
+    sp: Splitter,
+    warm: list[float],
+    total: float,
+    members: list[bool],
+    changes: list[tuple[int, int]],
+    floor: float,
+) -> tuple[int, int, list[bool], Solution] | None:
+    """The best feasible solution better than ``floor`` among member changes
+    ``(drop, add)`` (``add`` -1 for none)."""
+    best: tuple[int, int, list[bool], Solution] | None = None
+    for drop, add in changes:
+        trial_members = members[:]
+        trial_members[drop] = False
+        if add >= 0:
+            trial_members[add] = True
+        # dropping only: the others' shares only grow, so the current split is a floor
+        trial = _solve(sp, total, trial_members, warm if add < 0 else None)
+        if trial.feasible and (value := sp.value(trial)) > floor:
+            floor, best = value, (drop, add, trial_members, trial)
+    return best
+
+
+def _best_subset(
+    sp: Splitter,
+    warm: list[float],
+    total: float,
+    members: list[bool],
+    active: list[int],
+    floor: float,
+) -> tuple[list[bool], Solution] | None:
+    """Every non-empty proper subset of a few active paths, the best one if better.
+
+    Each subset is tried alone and with the idle paths allowed back: an idle path may be
+    what the subset needs (a cheaper twin of a dropped path), or may wake up beside a
+    dropped twin only because the search does not charge its gas.
+    """
+    idle = [j for j, m in enumerate(members) if m and j not in active]
+    best: tuple[list[bool], Solution] | None = None
+    for size in range(1, len(active)):
+        for keep in itertools.combinations(active, size):
+            variants = [[m and j in keep for j, m in enumerate(members)]]
+            if idle:
+                variants.append([m and (j in keep or j in idle) for j, m in enumerate(members)])
+            for trial_members in variants:
+                trial = _solve(sp, total, trial_members, warm)
+                if (
+                    trial.feasible
+                    and (value := sp.value(trial)) > floor
+                    and not any(sp.below_min(j, trial.alloc[j]) for j in trial.active)
+                ):
+                    floor, best = value, (trial_members, trial)
+    return best
+
+
+def optimize(sp: Splitter, total: float, members: list[bool] | None = None) -> SplitResult:
+    members = [True] * len(sp.routes) if members is None else members[:]
+    single = sp.best_single(total, members)
+    statuses: dict[int, ExclusionReason] = {}
+    sol = _solve(sp, total, members)
+    moves = 0
+    exhaustive = False
+    while sol.feasible and moves < sp.cfg.max_drops:
+        active = sol.active
+        small = [j for j in active if sp.below_min(j, sol.alloc[j])]
+        if small:
+            for j in small:
+                members[j] = False
+                statuses[j] = ExclusionReason.BELOW_MIN_SIZE
+            sol = _solve(sp, total, members)
+            continue
+        if len(active) <= 1:
+            break
+        current = sp.value(sol)
+        candidates = _drop_candidates(sp, sol)
+        if not candidates:
+            break
+        if len(active) <= sp.cfg.exhaustive_paths and not exhaustive:
+            # few paths: try every subset of them
+            exhaustive = True
+            subset = _best_subset(sp, sol.alloc, total, members, active, current)
+            if subset is None:
+                break
+            members, sol = subset
+            for j in active:
+                if not members[j]:
+                    statuses[j] = ExclusionReason.GAS_EXCEEDS_GAIN
+            continue
+        drops = [(j, -1) for j in candidates[:3]]
+        found = _best_trial(sp, sol.alloc, total, members, drops, current)
+        if found is None:
+            # a path dropped for gas may do better in place of one still used
+            gassed = [j for j, r in statuses.items() if r is ExclusionReason.GAS_EXCEEDS_GAIN]
+            swaps = [(a, d) for d in gassed for a in active]
+            found = _best_trial(sp, sol.alloc, total, members, swaps, current)
+        if found is None:
+            break
+        drop, add, members, sol = found
+        statuses.pop(add, None)
+        statuses[drop] = ExclusionReason.GAS_EXCEEDS_GAIN
+        moves += 1
+    return SplitResult(
+        alloc=sol.alloc, statuses=statuses, shortfall=sol.shortfall, best_single=single
+    )
