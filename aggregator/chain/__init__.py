@@ -3,8 +3,19 @@
 ``rpc``: a lean ``AsyncWeb3`` client, local signing with explicit nonces,
 millisecond receipt polling, raw JSON-RPC batches, and the translation of
 transport and revert failures into :mod:`aggregator.errors`.
+
+``nonces``: the one nonce authority every sender of an account shares
+(:class:`NonceSource`), and the in-memory one for a sole sender.
 """
 
+from aggregator.chain.nonces import (
+    NONCE_SOURCE,
+    AccountChain,
+    LocalNonces,
+    NonceSource,
+    SendResult,
+    nonce_source_from,
+)
 from aggregator.chain.rpc import (
     ChainHead,
     Fees,
@@ -27,9 +38,14 @@ from aggregator.chain.rpc import (
 )
 
 __all__ = [
+    "NONCE_SOURCE",
+    "AccountChain",
     "ChainHead",
     "Fees",
+    "LocalNonces",
+    "NonceSource",
     "RpcCall",
+    "SendResult",
     "SignedTx",
     "TxSender",
     "Web3Client",
@@ -37,6 +53,7 @@ __all__ = [
     "close_web3",
     "gas_with_margin",
     "make_web3",
+    "nonce_source_from",
     "require_success",
     "rpc_batch",
     "rpc_errors",

@@ -13,7 +13,6 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import aiohttp
@@ -21,33 +20,26 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from hexbytes import HexBytes
 
+from aggregator.chain.nonces import SendResult, classify_send_error
 from aggregator.chain.rpc import RpcCall, rpc_batch
+from aggregator.chain.rpc import SignedTx as ChainSignedTx
 from aggregator.errors import ChainError, ReceiptTimeoutError, RpcUnavailableError
 from aggregator.settlement.machine import Receipt
 from aggregator.settlement.terms import HtlcState, state_of_calldata
 
 __all__ = [
     "AccountSender",
+    "ChainAccount",
     "ChainClient",
     "Head",
     "RpcCounter",
     "SendResult",
     "SignedTx",
+    "as_chain_tx",
     "new_session",
     "parse_head",
     "sign_tx",
 ]
-
-_ALREADY_KNOWN = ("already known", "already imported", "known transaction")
-_NONCE_USED = ("nonce too low", "nonce has already been used")
-
-
-class SendResult(StrEnum):
-    SENT = "sent"
-    KNOWN = "known"
-    """The node already has this very transaction."""
-    NONCE_USED = "nonce_used"
-    """The nonce is taken on chain: by this transaction, or by another one."""
 
 
 @dataclass
@@ -233,12 +225,10 @@ class ChainClient:
         try:
             await self.call("eth_sendRawTransaction", raw)
         except ChainError as exc:
-            message = exc.message.lower()
-            if any(s in message for s in _ALREADY_KNOWN):
-                return SendResult.KNOWN
-            if any(s in message for s in _NONCE_USED):
-                return SendResult.NONCE_USED
-            raise
+            result = classify_send_error(exc)
+            if result is None:
+                raise
+            return result
         return SendResult.SENT
 
     async def transaction_known(self, tx_hash: str) -> bool:
@@ -355,3 +345,58 @@ class AccountSender:
     ) -> Receipt:
         signed = await self.send(to, data, gas=gas, value=value)
         return await self.client.wait_receipt(signed.hash, timeout=wait_s)
+
+
+class ChainAccount:
+    """An account on one chain as a nonce source drives it
+    (:class:`~aggregator.chain.nonces.AccountChain`): signs zero-value transfers that
+    fill a nonce, with fees from the last base fee the client saw."""
+
+    def __init__(self, client: ChainClient, account: LocalAccount) -> None:
+        self.client = client
+        self.account = account
+        self.address = str(account.address)
+
+    @property
+    def chain_key(self) -> str:
+        return self.client.key
+
+    @property
+    def chain_id(self) -> int:
+        return self.client.chain_id
+
+    def sign(self, to: str, data: bytes, *, nonce: int, gas: int, value: int = 0) -> SignedTx:
+        """Sign with an explicit nonce."""
+        if self.client.last_base_fee == 0:
+            self.client.last_base_fee = 1_000_000_000
+        max_fee, tip = self.client.fees()
+        return sign_tx(
+            self.account,
+            self.chain_id,
+            to=to,
+            data=data,
+            nonce=nonce,
+            gas=gas,
+            max_fee=max_fee,
+            tip=tip,
+            value=value,
+        )
+
+    async def transaction_count(self, block: str) -> int:
+        return await self.client.nonce(self.address, block)
+
+    async def broadcast(self, tx: ChainSignedTx) -> SendResult:
+        return await self.client.send_raw(tx.raw.to_0x_hex())
+
+    async def transaction_known(self, tx_hash: str) -> bool:
+        return await self.client.transaction_known(tx_hash)
+
+    async def void_tx(self, nonce: int) -> ChainSignedTx:
+        return as_chain_tx(self.sign(self.address, b"", nonce=nonce, gas=21_000), 21_000)
+
+
+def as_chain_tx(signed: SignedTx, gas: int) -> ChainSignedTx:
+    """The same transaction in :mod:`aggregator.chain`'s form."""
+    return ChainSignedTx(
+        raw=HexBytes(signed.raw), hash=HexBytes(signed.hash), nonce=signed.nonce, gas=gas
+    )
