@@ -25,7 +25,7 @@ from eth_account.signers.local import LocalAccount
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from aggregator.errors import AggregatorError, LeaseLostError, StateConflictError
+from aggregator.errors import AggregatorError, ConfigError, LeaseLostError, StateConflictError
 from aggregator.journal.config import JournalConfig
 from aggregator.journal.outbox import Outbox
 from aggregator.settlement.chain import ChainClient, RpcCounter, new_session
@@ -79,14 +79,24 @@ class Coordinator:
         release_reservation: Releaser | None = None,
         crash: CrashPoints | None = None,
         counter: RpcCounter | None = None,
+        nonces: NonceManager | None = None,
     ) -> None:
+        """``nonces``: the process's nonce authority, when other senders of the resolver's
+        accounts (connectors executing trade legs) share it; its keys must be the
+        settlement's."""
         self.config = config
         self.redis = redis
         self.account = account
         self.keys = Keys(config.key_prefix)
         self.outbox = outbox or Outbox(JournalConfig())
         self.store = SwapStore(redis, self.outbox, self.keys)
-        self.nonces = NonceManager(redis, self.keys)
+        if nonces is not None and nonces.keys != self.keys:
+            raise ConfigError(
+                "the nonce manager's keys differ from the settlement's",
+                expected=self.keys.prefix,
+                found=nonces.keys.prefix,
+            )
+        self.nonces = nonces or NonceManager(redis, self.keys)
         self.leases = LeaseManager(redis, config.lease_ttl_ms, self.keys)
         self.legs = legs
         self.release_reservation = release_reservation

@@ -1,9 +1,12 @@
 """The resolver's transactions: sign, persist with the transition, broadcast, record the receipt.
 
-Order of every send (per chain, under one lock so nonces go out in order):
+Order of every send (per account and chain, under the nonce manager's lock, which
+every sender of the account in the process holds, so nonces go out in order):
 
 1. build the calldata (one ``lockBatch`` for several destination locks);
-2. sign with the account's next nonce from Redis;
+2. sign with the account's next nonce from the nonce manager (Redis), the one
+   authority for the account's nonces, whose other users are the resolver's
+   connectors sending trades;
 3. commit the swaps' transitions together with the signed transaction and the
    nonce (:meth:`SwapStore.commit`) — crash point ``<phase>:after_persist``;
 4. broadcast — crash point ``<kind>:after_broadcast``;
@@ -22,9 +25,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from aggregator.chain.nonces import SendResult
 from aggregator.errors import ChainError, StateConflictError
 from aggregator.models.units import now_ns
-from aggregator.settlement.chain import ChainClient, SendResult, SignedTx, sign_tx
+from aggregator.settlement.chain import ChainAccount, ChainClient, SignedTx, as_chain_tx
 from aggregator.settlement.machine import ActionKind, Decision, Receipt, step
 from aggregator.settlement.store import TxRecord, UnconfirmedTx
 from aggregator.settlement.swap import Swap, TxKind, TxRef
@@ -49,13 +53,20 @@ _NONCE_RETRIES = 5
 
 
 class Sender:
-    """Transactions of one coordinator (see the module docstring)."""
+    """Transactions of one coordinator (see the module docstring).
+
+    Nonces come from the coordinator's :class:`~aggregator.settlement.nonces.NonceManager`,
+    the one authority every sender of the resolver's accounts shares: its lock per
+    account is held from taking a nonce until the broadcast.
+    """
 
     def __init__(self, coordinator: Coordinator) -> None:
         self.coord = coordinator
-        self._locks = {key: asyncio.Lock() for key in coordinator.clients}
+        self.accounts = {
+            key: ChainAccount(client, coordinator.account)
+            for key, client in coordinator.clients.items()
+        }
         self._last_broadcast: dict[str, float] = {}
-        self._nonces: dict[str, int] = {}
 
     @property
     def address(self) -> str:
@@ -63,55 +74,28 @@ class Sender:
 
     # -- nonces -------------------------------------------------------------
 
+    def _lock(self, chain: str) -> asyncio.Lock:
+        return self.coord.nonces.lock(self.coord.clients[chain].chain_id, self.address)
+
     async def _next_nonce(self, chain: str) -> int:
-        """The next nonce: from this process's last commit, else from Redis (the commit
-        checks it under WATCH either way)."""
-        cached = self._nonces.get(chain)
-        if cached is not None:
-            return cached
+        """The next nonce: from the manager's last commit, else from Redis (the commit
+        checks it under WATCH either way); reconciled with the chain if Redis has none."""
         client = self.coord.clients[chain]
-        nonce = await self.coord.nonces.peek(client.chain_id, self.address)
+        nonce = await self.coord.nonces.next_nonce(client.chain_id, self.address)
         if nonce is None:
-            await self._reconcile(chain)
-            nonce = await self.coord.nonces.peek(client.chain_id, self.address)
-        assert nonce is not None
+            nonce = (await self.coord.nonces.recover(self.accounts[chain])).next_nonce
         return nonce
 
     async def reconcile_nonces(self) -> None:
         await asyncio.gather(*(self._reconcile(key) for key in self.coord.clients))
 
     async def _reconcile(self, chain: str) -> None:
-        self._nonces.pop(chain, None)
-        client = self.coord.clients[chain]
-        included, pending = await asyncio.gather(
-            client.nonce(self.address, "latest"), client.nonce(self.address, "pending")
-        )
-        rec = await self.coord.nonces.reconcile(client.chain_id, self.address, included, pending)
-        for tx in rec.rebroadcast:
-            await self._broadcast(client, tx.raw, tx.hash)
-        for nonce in rec.gaps:
-            # A nonce taken without a transaction on record: fill it so later ones go through.
-            log.warning("filling nonce gap %d on %s", nonce, chain)
-            signed = self._sign(client, self.address, b"", nonce=nonce, gas=21_000)
-            await self._broadcast(client, signed.raw, signed.hash)
+        await self.coord.nonces.recover(self.accounts[chain])
 
     def _sign(
         self, client: ChainClient, to: str, data: bytes, *, nonce: int, gas: int, value: int = 0
     ) -> SignedTx:
-        if client.last_base_fee == 0:
-            client.last_base_fee = 1_000_000_000
-        max_fee, tip = client.fees()
-        return sign_tx(
-            self.coord.account,
-            client.chain_id,
-            to=to,
-            data=data,
-            nonce=nonce,
-            gas=gas,
-            max_fee=max_fee,
-            tip=tip,
-            value=value,
-        )
+        return self.accounts[client.key].sign(to, data, nonce=nonce, gas=gas, value=value)
 
     async def _broadcast(self, client: ChainClient, raw: str, tx_hash: str) -> None:
         self._last_broadcast[tx_hash] = time.monotonic()
@@ -121,13 +105,16 @@ class Sender:
             log.warning("broadcast of %s on %s failed: %s", tx_hash, client.key, exc.message)
             return
         if result is SendResult.NONCE_USED and not await client.transaction_known(tx_hash):
-            # Another transaction took the nonce (the account is shared): move the counter
-            # past it; the swap's transaction is then found dropped and decided again.
+            # A transaction this service never recorded took the nonce (the key is used
+            # elsewhere): move the counter past it; the swap's transaction is then found
+            # dropped and decided again.
             log.warning("nonce of %s on %s used by another transaction", tx_hash, client.key)
             await self._reconcile(client.key)
 
     async def rebroadcast(self, swap: Swap) -> None:
-        """Send the swap's pending transaction again if it has been quiet for a while."""
+        """Send the swap's pending transaction again if it has been quiet for a while,
+        after the account's transactions on record ahead of it (another sender's may
+        not have reached the node)."""
         pending = swap.pending
         if pending is None:
             return
@@ -135,6 +122,7 @@ class Sender:
         if time.monotonic() - last < self.coord.config.rebroadcast_after_s:
             return
         client = self.coord.clients[pending.chain]
+        await self.coord.nonces.resend(self.accounts[pending.chain], pending.nonce)
         record = await self.coord.store.get_tx(client.chain_id, pending.hash)
         if record is not None:
             await self._broadcast(client, record.raw, record.hash)
@@ -158,23 +146,15 @@ class Sender:
 
     async def _send_plain(self, chain: str, to: str, data: bytes, gas: int) -> None:
         client = self.coord.clients[chain]
-        async with self._locks[chain]:
-            for _ in range(_NONCE_RETRIES):
-                nonce = await self._next_nonce(chain)
-                signed = self._sign(client, to, data, nonce=nonce, gas=gas)
-                record = self._record(client, signed, None, ())
-                try:
-                    await self.coord.store.record_tx(record)
-                    self._nonces[chain] = nonce + 1
-                    break
-                except StateConflictError:
-                    self._nonces.pop(chain, None)
-                    continue
-            else:
-                raise StateConflictError("no free nonce", chain=chain)
-            await self._broadcast(client, signed.raw, signed.hash)
-        await client.wait_receipt(signed.hash, timeout=self.coord.config.receipt_timeout_s)
-        await self.coord.store.confirm_tx(UnconfirmedTx(client.chain_id, self.address, signed.hash))
+        account = self.accounts[chain]
+        signed = await self.coord.nonces.send(
+            account,
+            lambda nonce: as_chain_tx(account.sign(to, data, nonce=nonce, gas=gas), gas),
+            label="settlement approve",
+        )
+        tx_hash = signed.hash.to_0x_hex()
+        await client.wait_receipt(tx_hash, timeout=self.coord.config.receipt_timeout_s)
+        await self.coord.nonces.confirm(account, tx_hash)
 
     def _record(
         self, client: ChainClient, signed: SignedTx, kind: TxKind | None, ids: Sequence[str]
@@ -223,7 +203,7 @@ class Sender:
         kind = action.tx_kind
         chain, to, data, value, gas = self._call_for(kind, [d.swap for _, d in group])
         client = self.coord.clients[chain]
-        async with self._locks[chain]:
+        async with self._lock(chain):
             for _ in range(_NONCE_RETRIES):
                 nonce = await self._next_nonce(chain)
                 signed = self._sign(client, to, data, nonce=nonce, gas=gas, value=value)
@@ -237,10 +217,10 @@ class Sender:
                 record = self._record(client, signed, kind, [b.id for b, _ in group])
                 try:
                     afters = await self.coord.commit(items, tx=record)
-                    self._nonces[chain] = nonce + 1
+                    self.coord.nonces.taken(client.chain_id, self.address, nonce)
                     break
                 except StateConflictError:
-                    self._nonces.pop(chain, None)
+                    self.coord.nonces.forget(client.chain_id, self.address)
                     if await self.coord.nonces.peek(client.chain_id, self.address) == nonce:
                         raise  # a swap changed under us: the next tick decides again
             else:

@@ -49,8 +49,13 @@ class TxRecord(BaseModel):
     hash: str
     nonce: int = Field(ge=0)
     raw: str = Field(description="Signed transaction, 0x-hex.")
-    kind: TxKind | None = Field(default=None, description="None for a nonce-gap filler.")
+    kind: TxKind | None = Field(
+        default=None,
+        description="None for a transaction of no swap: an approval, a connector's trade, "
+        "a transfer that fills a nonce.",
+    )
     swap_ids: tuple[str, ...] = ()
+    label: str = Field(default="", description="What a transaction of no swap is, and who sent it.")
     created_ns: int
 
 
@@ -280,23 +285,6 @@ class SwapStore:
                     swap_ids=[t.before.id for t in transitions],
                 ) from exc
         return afters
-
-    async def record_tx(self, tx: TxRecord) -> None:
-        """Persist a transaction that belongs to no swap (an approval, a nonce-gap filler)."""
-        key = self.keys.nonce(tx.chain_id, tx.sender)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            await pipe.watch(key)
-            found = await pipe.get(key)
-            if found is None or int(found) != tx.nonce:
-                raise StateConflictError("nonce taken", chain_id=tx.chain_id, nonce=tx.nonce)
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(self.keys.tx(tx.chain_id, tx.hash), tx.model_dump_json())
-            pipe.set(key, tx.nonce + 1)
-            pipe.zadd(self.keys.unconfirmed(tx.chain_id, tx.sender), {tx.hash: tx.nonce})
-            try:
-                await pipe.execute()
-            except WatchError as exc:
-                raise StateConflictError("nonce taken", chain_id=tx.chain_id) from exc
 
     async def confirm_tx(self, done: UnconfirmedTx) -> None:
         await self.redis.zrem(self.keys.unconfirmed(done.chain_id, done.sender), done.hash)
