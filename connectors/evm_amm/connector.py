@@ -6,6 +6,12 @@ failure and recovery) and, with an executor key, a
 :class:`~connectors.evm_amm.executor.SwapExecutor`. ``liquidity()`` and
 ``chain_state()`` only read memory: no RPC call happens while a quote is
 computed.
+
+The executor's transactions take their nonces from the
+:class:`~aggregator.chain.nonces.NonceSource` found in the context's extras
+under :data:`~aggregator.chain.nonces.NONCE_SOURCE`, when the process has other
+senders of the same account (the service passes the settlement's); without
+one, the executor counts them itself.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from decimal import Decimal
 
 import aiohttp
 
+from aggregator.chain.nonces import nonce_source_from
 from aggregator.errors import (
     ChainError,
     ConfigError,
@@ -57,6 +64,7 @@ class EvmAmmConnector:
         self.name = context.instance_name
         self.config = config
         self._registry = context.registry
+        self._nonces = nonce_source_from(context.extras)
         self.location = Location.chain(config.chain, config.chain_id)
         self._markets: dict[str, Market] = {}
         for pool in config.pools:
@@ -122,7 +130,12 @@ class EvmAmmConnector:
         key = self.config.executor_private_key
         if key is not None:
             self._executor = SwapExecutor(
-                self._reader, key.get_secret_value(), self.config.receipt_timeout_s
+                self._reader,
+                key.get_secret_value(),
+                self.config.receipt_timeout_s,
+                chain_key=self.config.chain,
+                chain_id=self.config.chain_id,
+                nonces=self._nonces,
             )
         self._follower = ChainFollower(
             self._reader,
