@@ -10,7 +10,9 @@ settlement configuration.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from eth_abi.abi import encode
@@ -69,9 +71,13 @@ class Foundation:
             lock_window_s=options.lock_window_s,
         )
 
-    def build_connectors(self) -> list[Connector]:
-        """Every enabled connector instance, validated and constructed (not started)."""
-        return self.plugins.build(self.instances, self.registry)
+    def build_connectors(self, extras: Mapping[str, Any] | None = None) -> list[Connector]:
+        """Every enabled connector instance, validated and constructed (not started).
+
+        ``extras`` reach each connector's context (e.g. the process's nonce source under
+        :data:`aggregator.chain.nonces.NONCE_SOURCE`).
+        """
+        return self.plugins.build(self.instances, self.registry, extras)
 
     def chain_location(self, key: str) -> Location:
         chain = self.manifest.chain(key)

@@ -6,6 +6,11 @@ reads the resolver's holdings (chains, and a venue account where a connector
 reports balances) into the cache and the reservation store's capacity, and
 runs the settlement coordinator (with the connectors as its trade-leg
 executors) and, when QuestDB is configured, the outbox shipper.
+
+The resolver signs both the settlement's transactions and the trades its
+connectors execute, so the settlement's Redis-backed nonce manager is the one
+nonce authority of the process: the connectors get it in their context and
+the coordinator is built on it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from aggregator.chain.nonces import NONCE_SOURCE
 from aggregator.errors import AggregatorError
 from aggregator.journal.outbox import Outbox
 from aggregator.journal.shipper import Shipper
@@ -29,7 +35,9 @@ from aggregator.service.bookcache import BookCachePublisher, VenueRecord
 from aggregator.service.compose import Foundation, read_chain_holdings
 from aggregator.settlement.chain import new_session
 from aggregator.settlement.coordinator import Coordinator
+from aggregator.settlement.keys import Keys
 from aggregator.settlement.legs import LegExecutor
+from aggregator.settlement.nonces import NonceManager
 from aggregator.settlement.reservations import RedisReservationStore
 
 __all__ = ["MarketDataService", "cache_prefix"]
@@ -60,6 +68,8 @@ class MarketDataService:
         self.redis = redis
         self.publisher = BookCachePublisher(redis, cache_prefix(foundation))
         self.reservations = RedisReservationStore(redis)
+        self.settlement_config = foundation.settlement_config()
+        self.nonces = NonceManager(redis, Keys(self.settlement_config.key_prefix))
         self.outbox = Outbox(self.settings.journal)
         self.connectors: list[Connector] = []
         self.coordinator: Coordinator | None = None
@@ -75,7 +85,7 @@ class MarketDataService:
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.connectors = self.foundation.build_connectors()
+        self.connectors = self.foundation.build_connectors({NONCE_SOURCE: self.nonces})
         await self.publisher.clear()
         self._progress(f"starting {len(self.connectors)} connectors")
         results = await asyncio.gather(
@@ -146,12 +156,13 @@ class MarketDataService:
         if self.settings.settlement.execute_legs:
             legs = LegExecutor({c.name: c for c in self.connectors})
         self.coordinator = Coordinator(
-            self.foundation.settlement_config(),
+            self.settlement_config,
             self.redis,
             self.foundation.manifest.accounts.resolver.local_account(),
             outbox=self.outbox,
             legs=legs,
             release_reservation=self.reservations.release,
+            nonces=self.nonces,
         )
         self._progress("starting the settlement coordinator")
         await self.coordinator.start()

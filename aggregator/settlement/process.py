@@ -18,6 +18,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from aggregator.chain.nonces import NONCE_SOURCE
 from aggregator.devnet.manifest import DevnetManifest, load_manifest
 from aggregator.errors import AggregatorError, ConfigError
 from aggregator.models import AssetRegistry, TokenInfo, load_assets_config
@@ -26,7 +27,9 @@ from aggregator.plugins.registry import PluginRegistry, configs_from_manifest
 from aggregator.settlement.config import SettlementConfig
 from aggregator.settlement.coordinator import Coordinator
 from aggregator.settlement.crash import CrashPoints
+from aggregator.settlement.keys import Keys
 from aggregator.settlement.legs import LegExecutor
+from aggregator.settlement.nonces import NonceManager
 from aggregator.settlement.reservations import RedisReservationStore
 
 __all__ = ["build_parser", "main", "serve"]
@@ -83,7 +86,9 @@ async def serve(args: argparse.Namespace) -> int:
         config = config.model_copy(update={"chains": chains})
     redis = Redis.from_url(args.redis)
     reservations = RedisReservationStore(redis)
-    connectors = await _leg_connectors(manifest) if args.execute_legs else []
+    # one nonce authority for the resolver's accounts: the coordinator's and the connectors'
+    nonces = NonceManager(redis, Keys(config.key_prefix))
+    connectors = await _leg_connectors(manifest, nonces) if args.execute_legs else []
     coordinator = Coordinator(
         config,
         redis,
@@ -91,6 +96,7 @@ async def serve(args: argparse.Namespace) -> int:
         release_reservation=reservations.release,
         crash=CrashPoints.from_env(),
         legs=LegExecutor({c.name: c for c in connectors}) if connectors else None,
+        nonces=nonces,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -107,8 +113,9 @@ async def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _leg_connectors(manifest: DevnetManifest) -> list[Connector]:
-    """Every connector plugin's devnet instances, executing as the resolver, started."""
+async def _leg_connectors(manifest: DevnetManifest, nonces: NonceManager) -> list[Connector]:
+    """Every connector plugin's devnet instances, executing as the resolver with nonces
+    from ``nonces``, started."""
     plugins = PluginRegistry.discover()
     assets = load_assets_config(_ASSETS)
     tokens = [
@@ -123,7 +130,9 @@ async def _leg_connectors(manifest: DevnetManifest) -> list[Connector]:
         for symbol, token in chain.tokens.items()
     ]
     registry = AssetRegistry(assets.assets, tokens, assets.venue_pairs)
-    connectors = plugins.build(configs_from_manifest(manifest, plugins), registry)
+    connectors = plugins.build(
+        configs_from_manifest(manifest, plugins), registry, {NONCE_SOURCE: nonces}
+    )
     await asyncio.gather(*(c.start() for c in connectors))
     return connectors
 
