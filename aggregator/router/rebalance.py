@@ -16,7 +16,7 @@ from aggregator.router.split import Solution, Splitter
 
 __all__ = ["polish"]
 
-_NEGLIGIBLE = 1e-7
+_NEGLIGIBLE = 1e-6
 """Relative gain below which a pair is left as the search split it."""
 _TOLERANCE = 1e-6
 """Golden-section search stops when the bracket is this fraction of what can move."""

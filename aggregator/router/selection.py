@@ -125,17 +125,21 @@ def _best_subset(
 ) -> tuple[list[bool], Solution] | None:
     """Every non-empty proper subset of a few active paths, the best one if better.
 
-    Each subset is tried alone and with the idle paths allowed back: an idle path may be
-    what the subset needs (a cheaper twin of a dropped path), or may wake up beside a
-    dropped twin only because the search does not charge its gas.
+    Each subset is tried alone and with the idle paths cheaper in gas than a dropped one
+    allowed back: such a path may be what the subset needs (a cheaper twin of a dropped
+    path), or may wake up beside a dropped twin only because the search does not charge
+    its gas, hence both.
     """
     idle = [j for j, m in enumerate(members) if m and j not in active]
     best: tuple[list[bool], Solution] | None = None
     for size in range(1, len(active)):
         for keep in itertools.combinations(active, size):
             variants = [[m and j in keep for j, m in enumerate(members)]]
-            if idle:
-                variants.append([m and (j in keep or j in idle) for j, m in enumerate(members)])
+            # idle paths cheaper in gas than a dropped one may take its place
+            dearest = max(sp.fixed[j] for j in active if j not in keep)
+            cheaper = [j for j in idle if sp.fixed[j] < dearest]
+            if cheaper:
+                variants.append([m and (j in keep or j in cheaper) for j, m in enumerate(members)])
             for trial_members in variants:
                 trial = _solve(sp, total, trial_members, warm)
                 if (

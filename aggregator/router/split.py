@@ -12,8 +12,8 @@ Search, in floats (the amounts are recomputed exactly afterwards):
    from a known floor (e.g. the split with one more path) allocates only the rest.
 
 Rates cached for a path stay valid until a fill moves one of its markets; a
-shared inventory only bounds what fits, so a cached rate is re-checked before use
-if another path drew on it since. Fixed costs, minimum sizes and the choice of
+shared inventory only bounds what fits, so a fill that no longer fits is undone
+and the path's rate computed again. Fixed costs, minimum sizes and the choice of
 paths are in ``selection.py``; the re-balancing of paths sharing a market in
 ``rebalance.py``.
 
@@ -92,8 +92,6 @@ class Splitter:
         ]
         self._hops = [r.fhops if forward else r.fhops_rev for r in routes]
         """Each path's hops in the order a probe runs them."""
-        self._caps = [tuple(sorted(r.resources - r.markets)) for r in routes]
-        """Each path's inventories (shared bounds)."""
         self._tol = 0.0
 
     # -- path primitives ----------------------------------------------------------------
@@ -120,13 +118,20 @@ class Splitter:
             return v / amount if v >= 0.0 else -1.0
         return amount / v if 0.0 < v < INF else -1.0
 
-    def _commit(self, j: int, amount: float, st: list[float]) -> None:
+    def _commit(self, j: int, amount: float, st: list[float]) -> bool:
+        """Apply path ``j``'s fill to ``st``; False if a hop could not take it (``st`` is
+        then partly changed: the caller restores it)."""
         if self.forward:
             for h in self._hops[j]:
                 amount = h.fwd_commit(amount, st)
-        else:
-            for h in self._hops[j]:
-                amount = h.bwd_commit(amount, st)
+                if amount < 0.0:
+                    return False
+            return True
+        for h in self._hops[j]:
+            amount = h.bwd_commit(amount, st)
+            if amount == INF:
+                return False
+        return True
 
     def _evaluate(self, j: int, chunk: float, st: list[float]) -> _Entry:
         v = self.probe(j, chunk, st)
@@ -160,12 +165,8 @@ class Splitter:
     ) -> float:
         n = len(alloc)
         cache: list[_Entry | None] = [None] * n
-        stamp = [0] * n
-        drawn: dict[str, int] = {}
-        step = 0
         cache_chunk = chunk
         while remaining > self._tol:
-            step += 1
             c = chunk if remaining > chunk else remaining
             if c != cache_chunk:
                 cache = [None] * n
@@ -178,29 +179,24 @@ class Splitter:
                 entry = cache[j]
                 if entry is None:
                     entry = cache[j] = self._evaluate(j, c, st)
-                    stamp[j] = step
                 if entry[1] > best_rate:
                     best, best_rate, best_entry = j, entry[1], entry
             if best < 0:
                 break
-            if any(drawn.get(r, -1) >= stamp[best] for r in self._caps[best]):
-                # an inventory it shares was drawn on since its rate was cached: check it fits
-                check = self._evaluate(best, c, st)
-                stamp[best] = step
-                if check != best_entry:
-                    cache[best] = check
-                    continue
             amount = best_entry[0]
+            saved = st[:]
+            if not self._commit(best, amount, st):
+                # an inventory it shares was drawn on since its rate was cached
+                st[:] = saved
+                cache[best] = self._evaluate(best, c, st)
+                continue
             if not self.forward and alloc[best] == 0.0:
                 remaining += self.fixed[best]
-            self._commit(best, amount, st)
             alloc[best] += amount
             last[best] = best_rate
             remaining -= amount
             if best_entry[2]:
                 members[best] = False
-            for r in self._caps[best]:
-                drawn[r] = step
             for k in self.price_links[best]:
                 cache[k] = None
         return max(remaining, 0.0) if remaining > self._tol else 0.0
@@ -218,6 +214,19 @@ class Splitter:
             k == a or not members[k] or self.rate(k, tiny, st) <= r_end
             for k in range(len(self.routes))
         )
+
+    def _alone(self, j: int, total: float) -> Solution:
+        """The whole order on path ``j``."""
+        n = len(self.routes)
+        amount = total if self.forward else total + self.fixed[j]
+        alloc, last = [0.0] * n, [0.0] * n
+        st = self.st0[:]
+        rate = self.rate(j, amount, st)
+        if rate < 0.0:
+            return Solution(alloc, last, shortfall=total)
+        self._commit(j, amount, st)
+        alloc[j], last[j] = amount, rate
+        return Solution(alloc, last, state=st)
 
     def _start(self, total: float, base: list[float]) -> tuple[list[float], list[float], float]:
         """State and amount left after committing ``base`` (opening costs included)."""
@@ -240,6 +249,9 @@ class Splitter:
         n = len(self.routes)
         cfg = self.cfg
         self._tol = total * 1e-12
+        only = [j for j in range(n) if members[j]]
+        if len(only) == 1:
+            return self._alone(only[0], total)
         finest = total / (cfg.search_chunks * cfg.search_refine**cfg.search_levels)
         last = [0.0] * n
         base = [0.0] * n if warm is None else [a if members[j] else 0.0 for j, a in enumerate(warm)]
