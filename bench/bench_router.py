@@ -26,6 +26,7 @@ import statistics
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 
 from aggregator.market.snapshot import ChainState, InventoryLine, MarketSnapshot, TransferCost
 from aggregator.models import (
@@ -37,6 +38,7 @@ from aggregator.models import (
     Market,
     MarketKind,
     OrderBook,
+    Quote,
     QuoteMode,
     QuoteRequest,
 )
@@ -190,6 +192,13 @@ REQUESTS: list[tuple[str, QuoteRequest]] = [
 ]
 
 
+def _on_new_snapshot(
+    router: Router | None, markets: list[tuple[Market, Liquidity]], request: QuoteRequest
+) -> Quote:
+    """A quote on a freshly built snapshot, by ``router`` or by a new router if None."""
+    return (router or Router()).quote(build_snapshot(markets), request)
+
+
 def _timings(fn: Callable[[], object], rounds: int) -> list[int]:
     fn()
     gc.collect()
@@ -215,22 +224,21 @@ def main() -> None:
     markets = build_markets()
     snap = build_snapshot(markets)
     router = Router()
-    rows = []
+    rows: list[tuple[str, list[int], list[int], list[int], Quote]] = []
+    snapshot_cost = int(statistics.median(_timings(lambda: build_snapshot(markets), 200)))
     for name, request in REQUESTS:
-        warm = _timings(lambda r=request: router.quote(snap, r), args.rounds)
         fresh_router = Router()
+        warm = _timings(partial(router.quote, snap, request), args.rounds)
         fresh = _timings(
-            lambda r=request, router_=fresh_router: router_.quote(build_snapshot(markets), r),
-            args.rounds // 4,
+            partial(_on_new_snapshot, fresh_router, markets, request), args.rounds // 4
         )
         cold = _timings(
-            lambda r=request: Router().quote(build_snapshot(markets), r), max(args.rounds // 20, 20)
+            partial(_on_new_snapshot, None, markets, request), max(args.rounds // 20, 20)
         )
-        snapshot_cost = _timings(lambda: build_snapshot(markets), args.rounds // 4)
-        fresh = [f - statistics.median(snapshot_cost) for f in fresh]
-        cold = [c - statistics.median(snapshot_cost) for c in cold]
-        quote = router.quote(snap, request)
-        rows.append((name, warm, fresh, cold, quote))
+        # the snapshot is built inside the timed call; its own cost is taken off
+        fresh = [t - snapshot_cost for t in fresh]
+        cold = [t - snapshot_cost for t in cold]
+        rows.append((name, warm, fresh, cold, router.quote(snap, request)))
     header = (
         f"{'request':36} {'warm p50':>9} {'p99':>8} {'new-snap p50':>12} {'p99':>8} "
         f"{'uncached p50':>12} {'p99':>8} {'x warm':>7} {'paths':>5} {'vs single':>10}"

@@ -108,7 +108,7 @@ def scenarios(
     count: int, mode: QuoteMode, max_paths: int = 5, first_seed: int = 0
 ) -> list[Scenario]:
     """``count`` scenarios with between 2 and ``max_paths`` candidate paths (seeded)."""
-    found = []
+    found: list[Scenario] = []
     seed = first_seed
     while len(found) < count:
         scenario = _draw(seed, mode)

@@ -7,14 +7,21 @@ from decimal import Decimal
 import pytest
 
 from aggregator.market.snapshot import MarketSnapshot
-from aggregator.models import Exclusion, ExclusionReason, Quote, QuoteRequest
+from aggregator.models import (
+    Exclusion,
+    ExclusionReason,
+    Liquidity,
+    Market,
+    Quote,
+    QuoteRequest,
+)
 from aggregator.router import Router, RouterConfig
 from tests.router.factory import at, book, ladder, pool, snapshot, units
 
 R = ExclusionReason
 
 
-def _markets() -> list:  # type: ignore[type-arg]
+def _markets() -> list[tuple[Market, Liquidity]]:
     bids, asks = ladder(Decimal(3000), 2, 50, units("WETH", 5))
     return [
         pool("alpha", "WETH", "USDC", base_amount=2_000),

@@ -5,13 +5,15 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
-from aggregator.models import QuoteRequest
+from aggregator.market.snapshot import MarketSnapshot
+from aggregator.models import Liquidity, Market, QuoteRequest
 from aggregator.router import HopKind, Router, RouterConfig, build_graph, find_candidates
+from aggregator.router.graph import RoutingGraph
 from aggregator.router.paths import PathCache
 from tests.router.factory import at, book, ladder, pool, snapshot, units
 
 
-def _markets() -> list:  # type: ignore[type-arg]
+def _markets() -> list[tuple[Market, Liquidity]]:
     bids, asks = ladder(Decimal(3000), 2, 20, units("WETH", 5))
     return [
         pool("alpha", "WETH", "USDC", base_amount=2_000),
@@ -21,7 +23,7 @@ def _markets() -> list:  # type: ignore[type-arg]
     ]
 
 
-def _graph():  # type: ignore[no-untyped-def]
+def _graph() -> tuple[MarketSnapshot, RoutingGraph]:
     snap = snapshot(_markets())
     return snap, build_graph(snap.markets, [line.asset_at for line in snap.inventory])
 

@@ -12,7 +12,15 @@ from aggregator.errors import (
     UnknownAssetError,
     ValidationError,
 )
-from aggregator.models import AssetAt, Location, Quote, QuoteMode, QuoteRequest
+from aggregator.models import (
+    AssetAt,
+    Liquidity,
+    Location,
+    Market,
+    Quote,
+    QuoteMode,
+    QuoteRequest,
+)
 from aggregator.models.timelocks import timelock_plan
 from aggregator.router import Router, RouterConfig, amm_legs, replay_outputs
 from tests.router.factory import DECIMALS, at, book, ladder, pool, snapshot, units
@@ -20,7 +28,7 @@ from tests.router.factory import DECIMALS, at, book, ladder, pool, snapshot, uni
 BPS = 10_000
 
 
-def _markets() -> list:  # type: ignore[type-arg]
+def _markets() -> list[tuple[Market, Liquidity]]:
     bids, asks = ladder(Decimal(3000), 2, 100, units("WETH", 3))
     return [
         pool("alpha", "WETH", "USDC", base_amount=1_000),

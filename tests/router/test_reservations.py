@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from aggregator.errors import InsufficientLiquidityError, NoLiquidityError
-from aggregator.models import QuoteMode, QuoteRequest
+from aggregator.market.snapshot import MarketSnapshot
+from aggregator.models import AssetAt, Liquidity, Market, QuoteMode, QuoteRequest
 from aggregator.router import (
     InMemoryReservationStore,
     ReservationStore,
@@ -54,9 +55,9 @@ def test_release_and_expiry_give_inventory_back() -> None:
     assert store.reserve("q1", {A: 10}, expires_ns=3_000), "an expired id can be reused"
 
 
-def _snapshot():  # type: ignore[no-untyped-def]
+def _snapshot() -> MarketSnapshot:
     bids, asks = ladder(Decimal(3000), 3, 60, units("WETH", 2))
-    markets = [
+    markets: list[tuple[Market, Liquidity]] = [
         pool("alpha", "WETH", "USDC", base_amount=800),
         pool("beta", "WETH", "USDC", base_amount=800),
         book("WETH", "USDC", bids, asks),
@@ -144,13 +145,13 @@ def test_concurrent_firm_quotes_never_promise_the_same_inventory() -> None:
     for t in threads:
         t.join(timeout=60)
     assert quotes and refusals, "the inventory runs out part way"
-    promised: dict[object, int] = {}
+    promised: dict[AssetAt, int] = {}
     for quote in quotes:
         for node, need in inventory_needs(quote).items():
             promised[node] = promised.get(node, 0) + need
     for node, total in promised.items():
-        assert total <= holdings.get(node, 0), node  # type: ignore[call-overload]
-        assert store.reserved(node) == total  # type: ignore[arg-type]
+        assert total <= holdings.get(node, 0), node
+        assert store.reserved(node) == total
 
 
 def test_firm_quote_gives_up_when_nothing_is_left() -> None:
