@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from aggregator.chain.nonces import NONCE_SOURCE, NonceSource
 from aggregator.client.quoting import (
+    AMM_PLUGIN,
     asset_registry,
     devnet_connectors,
     devnet_snapshot,
@@ -17,6 +19,7 @@ from aggregator.market.snapshot import MarketSnapshot
 from aggregator.models import AssetRegistry
 from aggregator.models.timelocks import TimelockPolicy
 from aggregator.plugins.protocol import Connector
+from aggregator.plugins.registry import PluginRegistry, configs_from_manifest
 from aggregator.router import Router, RouterConfig
 from tests.settlement.harness import Stack
 
@@ -25,10 +28,16 @@ __all__ = ["amm_connectors", "asset_registry", "router", "snapshot"]
 
 @contextlib.asynccontextmanager
 async def amm_connectors(
-    manifest: DevnetManifest, *, executor: bool = False
+    manifest: DevnetManifest, *, executor: bool = False, nonces: NonceSource | None = None
 ) -> AsyncIterator[list[Connector]]:
-    """One started EVM AMM connector per chain (executing as the resolver if asked)."""
-    connectors = devnet_connectors(manifest, execute=executor)
+    """One started EVM AMM connector per chain (executing as the resolver if asked, with
+    nonces from ``nonces`` if given)."""
+    if nonces is None:
+        connectors = devnet_connectors(manifest, execute=executor)
+    else:
+        plugins = PluginRegistry.discover()
+        instances = configs_from_manifest(manifest, plugins, plugins=[AMM_PLUGIN])
+        connectors = plugins.build(instances, asset_registry(manifest), {NONCE_SOURCE: nonces})
     await asyncio.gather(*(c.start() for c in connectors))
     try:
         await wait_healthy(connectors)
