@@ -21,6 +21,8 @@ _NEGLIGIBLE = 1e-6
 _TOLERANCE = 1e-6
 """Golden-section search stops when the bracket is this fraction of what can move."""
 _PHI = (1.0 + math.sqrt(5.0)) / 2.0
+_SWEEPS = 2
+"""Passes over the pairs when several pairs share markets."""
 
 
 def _moved(alloc: list[float], i: int, j: int, amount: float) -> list[float]:
@@ -76,7 +78,7 @@ def polish(sp: Splitter, sol: Solution) -> Solution:
     if not pairs:
         return sol
     alloc = sol.alloc[:]
-    for _ in range(2 if len(pairs) > 1 else 1):
+    for _ in range(_SWEEPS if len(pairs) > 1 else 1):
         for i, j in pairs:
             h = 1e-4 * min(alloc[i], alloc[j])
             if h <= 0.0:
