@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from aggregator.chain.nonces import NONCE_SOURCE
 from aggregator.errors import AggregatorError
 from aggregator.journal.outbox import Outbox
+from aggregator.journal.sampler import MarketSampler
 from aggregator.journal.shipper import Shipper
 from aggregator.market.builder import ChainStateSource
 from aggregator.models.assets import AssetAt
@@ -110,6 +111,8 @@ class MarketDataService:
         self._spawn(self._inventory_loop(), "inventory")
         if self._want_coordinator:
             await self._start_coordinator()
+        sampler = MarketSampler(self.connectors, self.outbox)
+        self._spawn(sampler.run(self.redis, self._stop), "market-sampler")
         if self._want_shipper and self.settings.journal.configured:
             self.shipper = Shipper(self.redis, self.settings.journal)
             self._spawn(self.shipper.run(), "shipper")
