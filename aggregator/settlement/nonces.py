@@ -78,6 +78,7 @@ class NonceManager:
         self.keys = keys or Keys()
         self._next: dict[tuple[int, str], int] = {}
         self._locks: dict[tuple[int, str], asyncio.Lock] = {}
+        self._unsent: dict[tuple[int, str], dict[str, TxRecord]] = {}
 
     # -- this process's senders of an account -----------------------------------
 
@@ -160,6 +161,7 @@ class NonceManager:
         chain_id, address = account.chain_id, account.address
         async with self.lock(chain_id, address):
             signed, record = await self._take(account, sign, label)
+            await self.send_unsent(account)
             try:
                 result = await account.broadcast(signed)
             except RpcUnavailableError as exc:
@@ -169,6 +171,7 @@ class NonceManager:
                     account.chain_key,
                     exc.message,
                 )
+                self._unsent.setdefault((chain_id, address.lower()), {})[record.hash] = record
                 return signed
             except ChainError as exc:
                 await self._void(account, record, exc)
@@ -185,6 +188,22 @@ class NonceManager:
 
     async def confirm(self, account: AccountChain, tx_hash: str) -> None:
         await self.confirmed(account.chain_id, account.address, tx_hash)
+
+    async def send_unsent(self, account: AccountChain) -> None:
+        """Broadcast again, in nonce order, the transactions :meth:`send` put on record
+        in this process that never reached the node: under the account's :meth:`lock`,
+        before a later transaction of the account is broadcast."""
+        waiting = self._unsent.get((account.chain_id, account.address.lower()))
+        if not waiting:
+            return
+        for record in sorted(waiting.values(), key=lambda r: r.nonce):
+            try:
+                await account.broadcast(_signed(record))
+            except RpcUnavailableError:
+                return  # still unreachable: the later one will wait behind it anyway
+            except ChainError as exc:
+                await self._void(account, record, exc)
+            waiting.pop(record.hash, None)
 
     async def _take(
         self, account: AccountChain, sign: Signer, label: str
@@ -269,8 +288,13 @@ class NonceManager:
         return rec
 
     async def resend(self, account: AccountChain, below: int) -> None:
-        """Send again the account's backlog under nonce ``below`` (what a later
-        transaction waits behind), in nonce order."""
+        """Send again the account's backlog under nonce ``below`` that the chain has not
+        included (what a later transaction may wait behind), in nonce order."""
+        included = await account.transaction_count("latest")
+        if included >= below:
+            return
+        backlog = self.keys.unconfirmed(account.chain_id, account.address)
+        await self.redis.zremrangebyscore(backlog, 0, included - 1)  # included (or replaced)
         for tx in await self.backlog(account.chain_id, account.address, below):
             await self._resend(account, _signed(tx))
 

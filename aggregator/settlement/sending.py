@@ -225,6 +225,7 @@ class Sender:
                         raise  # a swap changed under us: the next tick decides again
             else:
                 raise StateConflictError("no free nonce", chain=chain)
+            await self.coord.nonces.send_unsent(self.accounts[chain])
             await self._broadcast(client, signed.raw, signed.hash)
             self.coord.crash.check(kind.value, "after_broadcast")
         receipt = await client.wait_receipt(

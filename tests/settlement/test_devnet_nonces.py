@@ -195,17 +195,30 @@ def _transfer(account: ChainAccount, to: str) -> Any:
     )
 
 
+@pytest.mark.parametrize("sender", ["in_process", "another_process"])
 async def test_a_transaction_on_record_that_never_reached_the_node_is_sent_before_later_ones(
-    devnet: DevnetManifest, redis_url: str, tmp_path: Path
+    devnet: DevnetManifest,
+    redis_url: str,
+    tmp_path: Path,
+    sender: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with settlement_stack(devnet, redis_url, tmp_path, rebroadcast_after_s=0.5) as stack:
+    quick = {"rebroadcast_after_s": 0.5, "receipt_timeout_s": 1.0}
+    async with settlement_stack(devnet, redis_url, tmp_path, **quick) as stack:
         coordinator = await stack.start_coordinator()
         client = stack.clients["alpha"]
         account = ChainAccount(client, devnet.accounts.resolver.local_account())
         await client.head()
         lost = _FlakyAccount(account, [RpcUnavailableError("connection reset")])
-        # the sender dies between taking the nonce (on record) and the node hearing of it
-        signed = await coordinator.nonces.send(
+        # Its broadcast fails after the nonce was taken with the transaction on record. In
+        # process, the manager sends it ahead of the next one; from another process (that
+        # may be gone), the coordinator's next transaction goes quiet behind it and is
+        # sent again after the account's backlog.
+        if sender == "in_process":
+            nonces = coordinator.nonces
+        else:
+            nonces = NonceManager(stack.redis, Keys(stack.config.key_prefix))
+        signed = await nonces.send(
             lost, _transfer(account, devnet.accounts.trader.address), label="lost"
         )
         tx_hash = signed.hash.to_0x_hex()
@@ -220,6 +233,9 @@ async def test_a_transaction_on_record_that_never_reached_the_node_is_sent_befor
     assert receipt is not None and receipt.status == 1
     lock = swap.txs[0]
     assert lock.chain == "alpha" and lock.nonce == signed.nonce + 1
+    stalls = [m for m in caplog.messages if "ReceiptTimeoutError" in m]
+    if sender == "in_process":  # sent right ahead of the lock: the lock never waited
+        assert not stalls
 
 
 async def test_a_refused_transaction_gives_its_nonce_to_a_void_transfer(
