@@ -160,8 +160,8 @@ class NonceManager:
         """
         chain_id, address = account.chain_id, account.address
         async with self.lock(chain_id, address):
-            signed, record = await self._take(account, sign, label)
             await self.send_unsent(account)
+            signed, record = await self._take(account, sign, label)
             try:
                 result = await account.broadcast(signed)
             except RpcUnavailableError as exc:
@@ -192,7 +192,7 @@ class NonceManager:
     async def send_unsent(self, account: AccountChain) -> None:
         """Broadcast again, in nonce order, the transactions :meth:`send` put on record
         in this process that never reached the node: under the account's :meth:`lock`,
-        before a later transaction of the account is broadcast."""
+        before a later transaction of the account takes its nonce."""
         waiting = self._unsent.get((account.chain_id, account.address.lower()))
         if not waiting:
             return

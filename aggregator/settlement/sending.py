@@ -204,6 +204,7 @@ class Sender:
         chain, to, data, value, gas = self._call_for(kind, [d.swap for _, d in group])
         client = self.coord.clients[chain]
         async with self._lock(chain):
+            await self.coord.nonces.send_unsent(self.accounts[chain])
             for _ in range(_NONCE_RETRIES):
                 nonce = await self._next_nonce(chain)
                 signed = self._sign(client, to, data, nonce=nonce, gas=gas, value=value)
@@ -225,7 +226,6 @@ class Sender:
                         raise  # a swap changed under us: the next tick decides again
             else:
                 raise StateConflictError("no free nonce", chain=chain)
-            await self.coord.nonces.send_unsent(self.accounts[chain])
             await self._broadcast(client, signed.raw, signed.hash)
             self.coord.crash.check(kind.value, "after_broadcast")
         receipt = await client.wait_receipt(
