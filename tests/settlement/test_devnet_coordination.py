@@ -25,7 +25,9 @@ from aggregator.journal.events import LegExecutionEvent
 from aggregator.journal.outbox import decode_entry
 from aggregator.models import AssetAt, Location, Quote, QuoteRequest
 from aggregator.settlement.coordinator import Coordinator
+from aggregator.settlement.keys import Keys
 from aggregator.settlement.legs import LegExecutor
+from aggregator.settlement.nonces import NonceManager
 from aggregator.settlement.service import SwapTicket
 from aggregator.settlement.swap import SwapPhase, TxKind
 from tests.settlement.harness import Stack, settlement_stack
@@ -145,32 +147,32 @@ async def test_the_trader_refuses_terms_that_differ_from_its_quote(
 async def test_trade_legs_run_on_their_venues_and_are_recorded_beside_the_settlement(
     devnet: DevnetManifest, redis_url: str, tmp_path: Path
 ) -> None:
-    async with (
-        settlement_stack(devnet, redis_url, tmp_path) as stack,
-        amm_connectors(devnet, executor=True) as connectors,
-    ):
-        snap = await snapshot(stack, connectors)
-        quoter = router(stack.config.timelocks, asset_registry(devnet))
-        request = QuoteRequest(
-            sell=AssetAt(asset="USDC", location=Location.chain("alpha", 31001)),
-            buy=AssetAt(asset="WETH", location=Location.chain("beta", 31002)),
-            amount=20_000 * 10**6,
-            firm=True,
-        )
-        quote = await stack.put(quoter.quote(snap, request))
-        trades = [leg for leg in quote.legs if leg.kind == "trade"]
-        assert trades, "the route trades on a pool"
-        legs = LegExecutor({c.name: c for c in connectors})
-        await stack.start_coordinator(legs=legs)
-        result = await stack.trader.swap(quote, stack.service)
-        assert result.outcome is TraderOutcome.CLAIMED
-        [swap] = await stack.wait_terminal([result.ticket.swap.id])
-        assert swap.phase is SwapPhase.COMPLETED
-        for _ in range(200):
-            records = await stack.coordinator.store.legs(swap.id)  # type: ignore[union-attr]
-            if len(records) == len(trades):
-                break
-            await asyncio.sleep(0.05)
+    async with settlement_stack(devnet, redis_url, tmp_path) as stack:
+        # one nonce authority for the resolver, as in the service: no collision to recover from
+        nonces = NonceManager(stack.redis, Keys(stack.config.key_prefix))
+        async with amm_connectors(devnet, executor=True, nonces=nonces) as connectors:
+            snap = await snapshot(stack, connectors)
+            quoter = router(stack.config.timelocks, asset_registry(devnet))
+            request = QuoteRequest(
+                sell=AssetAt(asset="USDC", location=Location.chain("alpha", 31001)),
+                buy=AssetAt(asset="WETH", location=Location.chain("beta", 31002)),
+                amount=20_000 * 10**6,
+                firm=True,
+            )
+            quote = await stack.put(quoter.quote(snap, request))
+            trades = [leg for leg in quote.legs if leg.kind == "trade"]
+            assert trades, "the route trades on a pool"
+            legs = LegExecutor({c.name: c for c in connectors})
+            await stack.start_coordinator(legs=legs, nonces=nonces)
+            result = await stack.trader.swap(quote, stack.service)
+            assert result.outcome is TraderOutcome.CLAIMED
+            [swap] = await stack.wait_terminal([result.ticket.swap.id])
+            assert swap.phase is SwapPhase.COMPLETED
+            for _ in range(200):
+                records = await stack.coordinator.store.legs(swap.id)  # type: ignore[union-attr]
+                if len(records) == len(trades):
+                    break
+                await asyncio.sleep(0.05)
         entries: Any = await stack.redis.xrange(JournalConfig().outbox_key)
         events = [decode_entry(f) for _, f in entries]
     assert len(records) == len(trades)
