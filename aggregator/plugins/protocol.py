@@ -151,7 +151,14 @@ class ExecutionResult(BaseModel):
 
 @dataclass(frozen=True)
 class ConnectorContext:
-    """What the registry hands a connector factory besides its own config."""
+    """What the registry hands a connector factory besides its own config.
+
+    ``extras`` holds what the composing process shares with its connectors, by key;
+    a connector uses what it knows and ignores the rest. Known keys:
+    ``"nonce_source"`` (:data:`aggregator.chain.nonces.NONCE_SOURCE`), the
+    :class:`~aggregator.chain.nonces.NonceSource` every transaction a connector signs
+    must take its nonce from, when other parts of the process sign with the same key.
+    """
 
     registry: AssetRegistry
     instance_name: str
