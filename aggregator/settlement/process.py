@@ -21,9 +21,13 @@ from redis.asyncio import Redis
 from aggregator.chain.nonces import NONCE_SOURCE
 from aggregator.devnet.manifest import DevnetManifest, load_manifest
 from aggregator.errors import AggregatorError, ConfigError
-from aggregator.models import AssetRegistry, TokenInfo, load_assets_config
+from aggregator.models import load_assets_config
 from aggregator.plugins.protocol import Connector
-from aggregator.plugins.registry import PluginRegistry, configs_from_manifest
+from aggregator.plugins.registry import (
+    PluginRegistry,
+    asset_registry_for_manifest,
+    configs_from_manifest,
+)
 from aggregator.settlement.config import SettlementConfig
 from aggregator.settlement.coordinator import Coordinator
 from aggregator.settlement.crash import CrashPoints
@@ -117,19 +121,7 @@ async def _leg_connectors(manifest: DevnetManifest, nonces: NonceManager) -> lis
     """Every connector plugin's devnet instances, executing as the resolver with nonces
     from ``nonces``, started."""
     plugins = PluginRegistry.discover()
-    assets = load_assets_config(_ASSETS)
-    tokens = [
-        TokenInfo(
-            asset=symbol,
-            chain=chain.key,
-            chain_id=chain.chain_id,
-            address=token.address,
-            decimals=token.decimals,
-        )
-        for chain in manifest.chains
-        for symbol, token in chain.tokens.items()
-    ]
-    registry = AssetRegistry(assets.assets, tokens, assets.venue_pairs)
+    registry = asset_registry_for_manifest(manifest, load_assets_config(_ASSETS))
     connectors = plugins.build(
         configs_from_manifest(manifest, plugins), registry, {NONCE_SOURCE: nonces}
     )
