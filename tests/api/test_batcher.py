@@ -1,0 +1,112 @@
+"""The Redis batcher: concurrent callers share a round trip, each gets its own replies
+(parsed as the client parses them), one caller's failed command fails only that caller,
+and a lost connection is replaced."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from aggregator.service.batcher import RedisBatcher
+
+
+async def _set_then_get(batcher: RedisBatcher, key: str, value: str) -> list[Any]:
+    async def queue(pipe: Pipeline) -> Any:
+        await pipe.set(key, value, px=60_000)
+        await pipe.get(key)
+
+    return await batcher.submit(queue)
+
+
+async def test_concurrent_callers_share_round_trips_and_get_their_own_replies(
+    redis_url: str,
+) -> None:
+    redis = Redis.from_url(redis_url)
+    batcher = RedisBatcher(redis)
+    try:
+        results = await asyncio.gather(
+            *(_set_then_get(batcher, f"t:batch:{i}", f"v{i}") for i in range(40))
+        )
+        assert results == [[True, f"v{i}".encode()] for i in range(40)]
+        assert batcher.commands == 80
+        assert batcher.batches < 40  # callers waiting together went out together
+        assert await redis.get("t:batch:7") == b"v7"
+    finally:
+        await batcher.close()
+        await redis.aclose()
+
+
+async def test_a_failed_command_fails_only_its_caller(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    batcher = RedisBatcher(redis)
+    await redis.set("t:batch:text", "not a number")
+
+    async def bad(pipe: Pipeline) -> Any:
+        await pipe.incr("t:batch:text")
+
+    async def good(pipe: Pipeline) -> Any:
+        await pipe.incr("t:batch:counter")
+
+    async def broken_queueing(pipe: Pipeline) -> Any:
+        raise ValueError("cannot queue")
+
+    try:
+        results = await asyncio.gather(
+            batcher.submit(good),
+            batcher.submit(bad),
+            batcher.submit(broken_queueing),
+            batcher.submit(good),
+            return_exceptions=True,
+        )
+        assert results[0] == [1] and results[3] == [2]
+        assert isinstance(results[1], ResponseError)
+        assert isinstance(results[2], ValueError)
+    finally:
+        await batcher.close()
+        await redis.aclose()
+
+
+async def test_a_killed_connection_is_replaced(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    batcher = RedisBatcher(redis)
+
+    async def client_id(pipe: Pipeline) -> Any:
+        await pipe.client_id()
+
+    try:
+        [first] = await batcher.submit(client_id)
+        await redis.client_kill_filter(_id=first)
+        answered = None
+        for _ in range(3):  # the write to a closed socket may still be accepted once
+            try:
+                [answered] = await batcher.submit(client_id)
+                break
+            except (RedisConnectionError, OSError):
+                pass  # the caller whose replies were lost with the connection sees it
+        assert answered is not None and answered != first
+    finally:
+        await batcher.close()
+        await redis.aclose()
+
+
+async def test_close_fails_waiting_callers_instead_of_hanging(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    batcher = RedisBatcher(redis)
+
+    async def slow(pipe: Pipeline) -> Any:
+        await pipe.blpop(["t:batch:never"], timeout=2)
+
+    try:
+        waiting = asyncio.ensure_future(batcher.submit(slow))
+        await asyncio.sleep(0.05)
+        await batcher.close()
+        with pytest.raises(Exception, match="closed"):
+            await waiting
+    finally:
+        await redis.aclose()
