@@ -4,14 +4,19 @@ Each bucket is a HASH (``tokens``, ``ts`` in microseconds from Redis's own
 clock, so workers on different machines agree) that expires once it would be
 full again. A request takes one token or is refused with the seconds until
 one is there, which becomes the ``Retry-After`` header.
+
+The script is sent by its SHA1 (EVALSHA), not as text on every request; when
+the server does not know it (a restart, SCRIPT FLUSH) it is sent once in full.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
 from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError
 
 from aggregator.errors import RateLimitedError
 from aggregator.service.batcher import RedisBatcher
@@ -48,6 +53,7 @@ local full_ms = math.ceil((burst - tokens) * 1000 / rate) + 1000
 redis.call('PEXPIRE', KEYS[1], full_ms)
 return {allowed, wait_ms}
 """
+_TAKE_SHA = hashlib.sha1(_TAKE.encode()).hexdigest()
 
 
 class RateLimiter:
@@ -60,11 +66,18 @@ class RateLimiter:
     async def take(self, scope: str, identity: str, limit: RateLimit, cost: int = 1) -> None:
         """Take ``cost`` tokens from the bucket, or raise :class:`RateLimitedError`."""
         key = f"{self.prefix}:{scope}:{identity}"
+        args = (key, repr(limit.rate_per_s), limit.burst, cost)
 
-        async def queue(pipe: Pipeline) -> Any:
-            return await pipe.eval(_TAKE, 1, key, repr(limit.rate_per_s), limit.burst, cost)
+        async def by_sha(pipe: Pipeline) -> Any:
+            return await pipe.evalsha(_TAKE_SHA, 1, *args)
 
-        [result] = await self.batcher.submit(queue)
+        async def in_full(pipe: Pipeline) -> Any:
+            return await pipe.eval(_TAKE, 1, *args)
+
+        try:
+            [result] = await self.batcher.submit(by_sha)
+        except NoScriptError:
+            [result] = await self.batcher.submit(in_full)
         allowed, wait_ms = int(result[0]), int(result[1])
         if not allowed:
             retry_after = max(1, math.ceil(wait_ms / 1000))

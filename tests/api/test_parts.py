@@ -161,6 +161,24 @@ async def test_token_bucket_refuses_past_the_burst_then_refills(redis_url: str) 
         await redis.aclose()
 
 
+async def test_token_bucket_script_is_sent_again_after_the_server_forgot_it(
+    redis_url: str,
+) -> None:
+    redis = Redis.from_url(redis_url)
+    batcher = RedisBatcher(redis)
+    limiter = RateLimiter(batcher, "t:rl-flush")
+    limit = RateLimit(rate_per_s=0.001, burst=2)
+    try:
+        await limiter.take("quote", "9.9.9.9", limit)
+        await redis.script_flush()
+        await limiter.take("quote", "9.9.9.9", limit)  # by text once, then by sha again
+        with pytest.raises(RateLimitedError):
+            await limiter.take("quote", "9.9.9.9", limit)
+    finally:
+        await batcher.close()
+        await redis.aclose()
+
+
 # -- metrics, OpenAPI, docs ----------------------------------------------------------
 
 
