@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -132,11 +133,20 @@ class RedisBatcher:
     async def _execute(self, commands: Sequence[tuple[Any, Mapping[str, Any]]]) -> list[Any]:
         """Write every command at once, then read and parse each reply in order."""
         connection = await self._send(commands)
+        # one time limit for all the replies, not one per reply
+        async with asyncio.timeout(connection.socket_timeout):
+            return await self._read(connection, commands)
+
+    async def _read(
+        self, connection: AbstractConnection, commands: Sequence[tuple[Any, Mapping[str, Any]]]
+    ) -> list[Any]:
         callbacks = self.redis.response_callbacks
         results: list[Any] = []
         for args, options in commands:
             try:
-                response = await connection.read_response(disable_decoding=NEVER_DECODE in options)
+                response = await connection.read_response(
+                    disable_decoding=NEVER_DECODE in options, timeout=math.inf
+                )
             except ResponseError as exc:
                 results.append(options[EMPTY_RESPONSE] if EMPTY_RESPONSE in options else exc)
                 continue
