@@ -8,12 +8,18 @@ took some meanwhile it is priced again on what is free. Every quote is stored
 in the shared quote store (any worker can read or execute it) and journaled to
 the outbox (with its route legs when firm), in one pipelined round trip shared
 with concurrent requests.
+
+Quotes renewed from one memoized route differ only in id and times, so what
+they share is serialized once per route (:class:`_Shared`): the stored JSON is
+the route's JSON with the quote's own id and times put in front, and the
+journal's quote event is the route's event with its own id and times.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import time
 import uuid
 from collections import OrderedDict
@@ -23,7 +29,7 @@ from typing import Any
 from redis.asyncio.client import Pipeline
 
 from aggregator.errors import AggregatorError, InsufficientLiquidityError
-from aggregator.journal.events import quote_events
+from aggregator.journal.events import Event, quote_events
 from aggregator.journal.outbox import Outbox
 from aggregator.market.snapshot import MarketSnapshot
 from aggregator.models.assets import AssetAt
@@ -37,6 +43,37 @@ from aggregator.settlement.reservations import RedisReservationStore
 __all__ = ["QuoteEngine"]
 
 _NS = 1_000_000_000
+_OWN = frozenset({"id", "created_ns", "expires_ns"})
+"""The fields in which quotes renewed from one route differ."""
+
+
+class _Shared:
+    """What every quote renewed from one memoized route has in common, serialized once."""
+
+    __slots__ = ("_event", "_tail", "paths")
+
+    def __init__(self, route: Quote) -> None:
+        self.paths = route.paths
+        # the route's JSON without the quote's own fields: b'{"request":...}'
+        self._tail = route.model_dump_json(exclude=set(_OWN)).encode()
+        self._event = quote_events(route)[0]
+
+    def stored_json(self, quote: Quote) -> bytes:
+        """``quote.model_dump_json()``, field order aside (the JSON is what is stored)."""
+        own = f'{{"id":{json.dumps(quote.id)},"created_ns":{quote.created_ns},'
+        own += f'"expires_ns":{quote.expires_ns},'
+        return own.encode() + self._tail[1:]
+
+    def quote_event(self, quote: Quote) -> Event:
+        """``quote_events(quote)[0]``: the route's event under the quote's id and times."""
+        return self._event.model_copy(
+            update={
+                "event_id": f"quote:{quote.id}",
+                "ts_event": quote.created_ns,
+                "ts_recv": quote.created_ns,
+                "quote_id": quote.id,
+            }
+        )
 
 
 class QuoteEngine:
@@ -61,6 +98,7 @@ class QuoteEngine:
         self.outbox = outbox
         self._memo_size = memo_size
         self._memo: OrderedDict[QuoteRequest, Quote | AggregatorError] = OrderedDict()
+        self._shared: dict[int, _Shared] = {}
         self._memo_generation = -1
         self.memo_hits = 0
 
@@ -71,6 +109,7 @@ class QuoteEngine:
         generation = self.snapshots.generation
         if generation != self._memo_generation:
             self._memo.clear()
+            self._shared.clear()
             self._memo_generation = generation
         found = self._memo.get(request) if self._memo_size else None
         if found is None:
@@ -81,7 +120,9 @@ class QuoteEngine:
             if self._memo_size:
                 self._memo[request] = found
                 while len(self._memo) > self._memo_size:
-                    self._memo.popitem(last=False)
+                    _, dropped = self._memo.popitem(last=False)
+                    if isinstance(dropped, Quote):
+                        self._shared.pop(id(dropped.paths), None)
         else:
             self.memo_hits += 1
         if isinstance(found, AggregatorError):
@@ -129,17 +170,46 @@ class QuoteEngine:
             "the inventory for this quote was taken by other firm quotes", attempts=attempts
         )
 
+    def _shared_for(self, quote: Quote) -> _Shared | None:
+        """The shared part of a quote renewed from a memoized route (None for others)."""
+        key = id(quote.paths)
+        shared = self._shared.get(key)
+        if shared is not None and shared.paths is quote.paths:
+            return shared
+        memoized = self._memo.get(quote.request) if self._memo_size else None
+        if not isinstance(memoized, Quote) or memoized.paths is not quote.paths:
+            return None
+        shared = self._shared[key] = _Shared(memoized)
+        return shared
+
     async def record(self, quote: Quote) -> None:
         """Store the quote for every worker and journal it, in the next shared round trip."""
-        prefix, grace_ms = self.quotes.prefix, self.quotes.grace_ms
+        store = self.quotes
+        prefix, grace_ms = store.prefix, store.grace_ms
         outbox = self.outbox
+        shared = self._shared_for(quote)
+        events: list[Event]
+        # every quote is journaled; the route legs of those that can become swaps
+        if quote.request.firm:
+            events = quote_events(quote)
+        elif shared is not None:
+            events = [shared.quote_event(quote)]
+        else:
+            events = quote_events(quote)[:1]
+        if shared is not None:
+            # the quote store's own key and time to live, with the JSON serialized once
+            key, ttl_ms = store._key(quote.id), store._ttl_ms(quote)
+            stored: bytes | None = shared.stored_json(quote)
+        else:
+            key, ttl_ms, stored = "", 0, None
 
         async def queue(pipe: Pipeline) -> Any:
-            await QuoteStore(pipe, prefix, grace_ms).put(quote)
+            if stored is not None:
+                await pipe.set(key, stored, px=ttl_ms)
+            else:
+                await QuoteStore(pipe, prefix, grace_ms).put(quote)
             if outbox is not None:
-                events = quote_events(quote)
-                # every quote is journaled; the route legs of those that can become swaps
-                await outbox.append_many(pipe, events if quote.request.firm else events[:1])
+                await outbox.append_many(pipe, events)
 
         await self.batcher.submit(queue)
 
