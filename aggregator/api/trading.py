@@ -61,7 +61,8 @@ async def create_quote(request: web.Request) -> web.Response:
         ctx.metrics.observe_quote(time.perf_counter() - started, exc.code)
         raise
     ctx.metrics.observe_quote(time.perf_counter() - started, "ok")
-    return json_response(ctx.views.view(quote, time.time_ns()), status=201)
+    answer = ctx.views.body(quote, time.time_ns())
+    return web.Response(body=answer, status=201, content_type="application/json")
 
 
 async def get_quote(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ validated where they were made.
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from typing import Any, Literal
 
@@ -295,34 +296,38 @@ def quote_view(quote: Quote, now_ns: int) -> QuoteView:
 
 
 class QuoteViewCache:
-    """Views of quotes that share one memoized route (same ``paths`` object).
+    """JSON bodies of quotes that share one memoized route (same ``paths`` object).
 
     A worker answers repeated requests on one snapshot with copies of one route
     (see :class:`~aggregator.service.QuoteEngine`); their views differ only in
-    id and times, so the view is built once and copied with those.
+    id and times, so the rest of the view is serialized once per route and each
+    body is that JSON with the quote's own fields put in front.
     """
+
+    _OWN = frozenset({"id", "created_ns", "expires_ns", "expired"})
 
     def __init__(self, size: int = 512) -> None:
         self._size = size
-        self._views: OrderedDict[int, tuple[object, QuoteView]] = OrderedDict()
+        self._tails: OrderedDict[int, tuple[object, bytes]] = OrderedDict()
 
-    def view(self, quote: Quote, now_ns: int) -> QuoteView:
+    def body(self, quote: Quote, now_ns: int) -> bytes:
+        """``quote_view(quote, now_ns)`` as JSON (field order aside)."""
         key = id(quote.paths)
-        found = self._views.get(key)
+        found = self._tails.get(key)
         if found is not None and found[0] is quote.paths:
-            return found[1].model_copy(
-                update={
-                    "id": quote.id,
-                    "created_ns": quote.created_ns,
-                    "expires_ns": quote.expires_ns,
-                    "expired": quote.expires_ns <= now_ns,
-                }
-            )
-        view = quote_view(quote, now_ns)
-        self._views[key] = (quote.paths, view)
-        while len(self._views) > self._size:
-            self._views.popitem(last=False)
-        return view
+            tail = found[1]
+        else:
+            view = quote_view(quote, now_ns)
+            tail = view.model_dump_json(exclude=set(self._OWN)).encode()
+            self._tails[key] = (quote.paths, tail)
+            while len(self._tails) > self._size:
+                self._tails.popitem(last=False)
+        expired = "true" if quote.expires_ns <= now_ns else "false"
+        own = (
+            f'{{"id":{json.dumps(quote.id)},"created_ns":{quote.created_ns},'
+            f'"expires_ns":{quote.expires_ns},"expired":{expired},'
+        )
+        return own.encode() + tail[1:]
 
 
 def terms_view(terms: HtlcTerms) -> TermsView:
