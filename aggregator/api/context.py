@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from aggregator.api.auth import ApiKeyAuth
 from aggregator.api.metrics import Metrics
 from aggregator.api.ratelimit import RateLimiter
+from aggregator.api.routing import parse_body
 from aggregator.api.schemas import QuoteRequestBody, SymbolAsset, TokenAsset, parse_amount
 from aggregator.api.views import QuoteViewCache
 from aggregator.errors import InvalidAddressError, NoLiquidityError, NotRoutableError
@@ -39,6 +40,11 @@ from aggregator.settlement.reservations import RedisReservationStore
 from aggregator.settlement.service import SettlementService
 
 __all__ = ["ApiContext", "checksummed"]
+
+_REQUESTS_KEPT = 1024
+"""Distinct quote request bodies a worker keeps parsed."""
+_REQUEST_BYTES_KEPT = 2048
+"""Only bodies up to this size are kept."""
 
 
 def checksummed(value: str, field: str) -> str:
@@ -71,6 +77,7 @@ class ApiContext:
     auth: ApiKeyAuth
     metrics: Metrics = field(default_factory=Metrics)
     views: QuoteViewCache = field(default_factory=QuoteViewCache)
+    _requests: dict[bytes, QuoteRequest] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -171,6 +178,24 @@ class ApiContext:
             venues_deny=frozenset(body.venues_deny),
             firm=body.firm,
         )
+
+    def quote_request_from(self, raw: bytes) -> QuoteRequest:
+        """The quote request a JSON body asks for; typed 400/404/422 errors otherwise.
+
+        Clients polling a few pairs send the same bodies again and again, and
+        what a body asks for depends only on its bytes and the asset registry,
+        so small bodies are parsed once (the last :data:`_REQUESTS_KEPT`).
+        """
+        found = self._requests.get(raw)
+        if found is not None:
+            return found
+        request = self.quote_request(parse_body(raw, QuoteRequestBody))
+        if len(raw) <= _REQUEST_BYTES_KEPT:
+            requests = self._requests
+            requests[raw] = request
+            if len(requests) > _REQUESTS_KEPT:
+                del requests[next(iter(requests))]
+        return request
 
     def no_liquidity(self, exc: NoLiquidityError, request: QuoteRequest) -> NoLiquidityError:
         """503 when sources are missing or unhealthy; 422 when they are fine and the order

@@ -41,7 +41,9 @@ __all__ = [
     "error_middleware",
     "error_response",
     "json_response",
+    "parse_body",
     "read_body",
+    "read_raw",
 ]
 
 log = logging.getLogger(__name__)
@@ -127,8 +129,8 @@ def _schema_error(exc: PydanticValidationError) -> AggregatorError:
     return RequestSchemaError("the request does not match the schema", fields=fields)
 
 
-async def read_body(request: web.Request, model: type[M], max_bytes: int) -> M:
-    """The JSON body validated into ``model``; typed 400/413/422 errors otherwise."""
+async def read_raw(request: web.Request, max_bytes: int) -> bytes:
+    """The request body, not empty and within ``max_bytes``; typed 400/413 errors otherwise."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLargeError("the request body is too large", limit=max_bytes)
     try:
@@ -139,12 +141,22 @@ async def read_body(request: web.Request, model: type[M], max_bytes: int) -> M:
         raise PayloadTooLargeError("the request body is too large", limit=max_bytes)
     if not raw.strip():
         raise MalformedJsonError("the request needs a JSON body")
+    return raw
+
+
+def parse_body(raw: bytes, model: type[M]) -> M:
+    """``raw`` JSON validated into ``model``; typed 400/422 errors otherwise."""
     try:
         return model.model_validate_json(raw)
     except PydanticValidationError as exc:
         raise _schema_error(exc) from None
     except ValueError:
         raise MalformedJsonError("the request body is not valid JSON") from None
+
+
+async def read_body(request: web.Request, model: type[M], max_bytes: int) -> M:
+    """The JSON body validated into ``model``; typed 400/413/422 errors otherwise."""
+    return parse_body(await read_raw(request, max_bytes), model)
 
 
 def _http_error(exc: web.HTTPException) -> AggregatorError:

@@ -13,8 +13,8 @@ from aiohttp import web
 
 from aggregator.api.context import checksummed
 from aggregator.api.keys import CONTEXT
-from aggregator.api.routing import json_response, read_body
-from aggregator.api.schemas import QuoteRequestBody, SwapRequestBody
+from aggregator.api.routing import json_response, read_body, read_raw
+from aggregator.api.schemas import SwapRequestBody
 from aggregator.api.views import SwapListView, quote_view, swap_ticket_view, swap_view
 from aggregator.errors import (
     AggregatorError,
@@ -48,8 +48,7 @@ async def create_quote(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     api = ctx.settings.api
     await ctx.limiter.take("quote", client_ip(request), api.quote_rate)
-    body = await read_body(request, QuoteRequestBody, api.max_body_bytes)
-    wanted = ctx.quote_request(body)
+    wanted = ctx.quote_request_from(await read_raw(request, api.max_body_bytes))
     started = time.perf_counter()
     try:
         quote = await ctx.engine.quote(wanted)
