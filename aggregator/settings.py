@@ -173,6 +173,12 @@ class MarketDataSettings(_Frozen):
         ge=0,
         description="Workers rebuild their snapshot at most this often (changes are batched).",
     )
+    snapshot_warm_s: float = Field(
+        default=0.05,
+        ge=0,
+        description="A newer snapshot becomes current once the requests most asked for are "
+        "priced on it, or this long after it was built at the latest (0: at once).",
+    )
     numeraire: str = Field(default="USDC", description="Asset reference prices are quoted in.")
     start_timeout_s: float = Field(
         default=30.0, gt=0, description="Wait for every connector's first data at start."

@@ -112,6 +112,7 @@ class ApiContext:
             batcher,
             outbox=outbox,
             memo_size=settings.api.route_cache_size,
+            warm_s=market.snapshot_warm_s,
         )
         settlement = SettlementService(
             foundation.settlement_config(),
@@ -150,6 +151,7 @@ class ApiContext:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.engine.close()
         await self.cache.stop()
         await self.batcher.close()
         await self.settlement.close()

@@ -128,10 +128,10 @@ class _Session:
         last_error: str | None = None
         generation = -1
         while True:
-            snapshots = self.ctx.snapshots
-            snapshot = snapshots.current()
-            if snapshots.generation != generation:
-                generation = snapshots.generation
+            engine = self.ctx.engine
+            snapshot = engine.current()
+            if engine.generation != generation:
+                generation = engine.generation
                 try:
                     quote = self.ctx.engine.route(snapshot, request)
                 except NoLiquidityError as exc:

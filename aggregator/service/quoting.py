@@ -1,8 +1,10 @@
 """Quotes as a worker makes them: route on the local snapshot, reserve if firm, record.
 
 Routing is a pure function of (snapshot, request), so a worker memoizes it per
-snapshot: the same request on the same snapshot is answered with a copy of
-the earlier route under a new id and expiry (errors are memoized too). A firm
+snapshot (:class:`~aggregator.service.routes.RouteMemo`, which also prices the
+hot requests on a newer snapshot before it becomes current): the same request
+on the same snapshot is answered with a copy of the earlier route under a new
+id and expiry (errors are memoized too). A firm
 quote reserves its inventory in Redis, all or nothing; if other firm quotes
 took some meanwhile it is priced again on what is free. Every quote is stored
 in the shared quote store (any worker can read or execute it) and journaled to
@@ -22,7 +24,6 @@ import copy
 import json
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,6 +37,7 @@ from aggregator.models.assets import AssetAt
 from aggregator.models.quote import Quote, QuoteRequest
 from aggregator.router import Router, inventory_needs
 from aggregator.service.batcher import RedisBatcher
+from aggregator.service.routes import RouteMemo
 from aggregator.service.snapshots import SnapshotSource
 from aggregator.settlement.quotes import QuoteStore
 from aggregator.settlement.reservations import RedisReservationStore
@@ -89,6 +91,7 @@ class QuoteEngine:
         *,
         outbox: Outbox | None = None,
         memo_size: int = 4096,
+        warm_s: float = 0.05,
     ) -> None:
         self.router = router
         self.snapshots = snapshots
@@ -96,35 +99,28 @@ class QuoteEngine:
         self.reservations = reservations
         self.batcher = batcher
         self.outbox = outbox
-        self._memo_size = memo_size
-        self._memo: OrderedDict[QuoteRequest, Quote | AggregatorError] = OrderedDict()
+        self.routes = RouteMemo(router, snapshots, size=memo_size, warm_s=warm_s)
         self._shared: dict[int, _Shared] = {}
-        self._memo_generation = -1
-        self.memo_hits = 0
+        self._shared_generation = -1
 
     # -- routing --------------------------------------------------------------------
 
+    @property
+    def generation(self) -> int:
+        """Number of the snapshot quotes are made on; bumped when another becomes current."""
+        return self.routes.generation
+
+    @property
+    def memo_hits(self) -> int:
+        return self.routes.hits
+
+    def current(self) -> MarketSnapshot:
+        """The snapshot quotes are made on now."""
+        return self.routes.current()
+
     def route(self, snapshot: MarketSnapshot, request: QuoteRequest) -> Quote:
-        """A fresh quote for ``request`` on ``snapshot`` (memoized per snapshot)."""
-        generation = self.snapshots.generation
-        if generation != self._memo_generation:
-            self._memo.clear()
-            self._shared.clear()
-            self._memo_generation = generation
-        found = self._memo.get(request) if self._memo_size else None
-        if found is None:
-            try:
-                found = self.router.quote(snapshot, request)
-            except AggregatorError as exc:
-                found = exc
-            if self._memo_size:
-                self._memo[request] = found
-                while len(self._memo) > self._memo_size:
-                    _, dropped = self._memo.popitem(last=False)
-                    if isinstance(dropped, Quote):
-                        self._shared.pop(id(dropped.paths), None)
-        else:
-            self.memo_hits += 1
+        """A fresh quote for ``request`` on ``snapshot`` (memoized while it is current)."""
+        found = self.routes.route(snapshot, request)
         if isinstance(found, AggregatorError):
             raise copy.copy(found)
         return self._renew(found)
@@ -143,7 +139,7 @@ class QuoteEngine:
 
     async def quote(self, request: QuoteRequest) -> Quote:
         """Route, reserve when firm, then store and journal; raises the router's typed errors."""
-        snapshot = self.snapshots.current()
+        snapshot = self.routes.current()
         quote = (
             await self._firm(snapshot, request) if request.firm else self.route(snapshot, request)
         )
@@ -172,11 +168,14 @@ class QuoteEngine:
 
     def _shared_for(self, quote: Quote) -> _Shared | None:
         """The shared part of a quote renewed from a memoized route (None for others)."""
+        if self._shared_generation != self.routes.generation:
+            self._shared.clear()
+            self._shared_generation = self.routes.generation
         key = id(quote.paths)
         shared = self._shared.get(key)
         if shared is not None and shared.paths is quote.paths:
             return shared
-        memoized = self._memo.get(quote.request) if self._memo_size else None
+        memoized = self.routes.memoized(quote.request)
         if not isinstance(memoized, Quote) or memoized.paths is not quote.paths:
             return None
         shared = self._shared[key] = _Shared(memoized)
@@ -214,4 +213,7 @@ class QuoteEngine:
         await self.batcher.submit(queue)
 
     def inventory(self) -> Mapping[AssetAt, int]:
-        return self.snapshots.current().inventory_by_asset
+        return self.routes.current().inventory_by_asset
+
+    async def close(self) -> None:
+        await self.routes.close()
