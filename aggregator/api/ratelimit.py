@@ -5,21 +5,31 @@ clock, so workers on different machines agree) that expires once it would be
 full again. A request takes one token or is refused with the seconds until
 one is there, which becomes the ``Retry-After`` header.
 
-The script is sent by its SHA1 (EVALSHA), not as text on every request; when
-the server does not know it (a restart, SCRIPT FLUSH) it is sent once in full.
+:meth:`RateLimiter.take_then` takes the token and, only if it was granted,
+runs the caller's commands in the same script: a quote is stored and
+journaled in the round trip that admits it, and a refused request leaves
+nothing behind. (The commands' keys are not declared to the script, which is
+fine on one Redis server or a replicated one, not on a sharded cluster.)
+
+The scripts are sent by their SHA1 (EVALSHA), not as text on every request;
+when the server does not know one (a restart, SCRIPT FLUSH) it is sent once in
+full. A worker remembers until when it was told a bucket is empty and refuses
+that client again without asking: no token can come back sooner, so Redis
+would answer the same.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import time
 from typing import Any
 
 from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from aggregator.errors import RateLimitedError
-from aggregator.service.batcher import RedisBatcher
+from aggregator.service.batcher import Queue, RedisBatcher
 from aggregator.settings import RateLimit
 
 __all__ = ["RateLimiter"]
@@ -51,9 +61,25 @@ end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 local full_ms = math.ceil((burst - tokens) * 1000 / rate) + 1000
 redis.call('PEXPIRE', KEYS[1], full_ms)
+"""
+_RETURN = """
 return {allowed, wait_ms}
 """
-_TAKE_SHA = hashlib.sha1(_TAKE.encode()).hexdigest()
+# ARGV[4] the number of commands, then each command as its word count and words
+_THEN = """
+if allowed == 1 then
+  local at = 5
+  for _ = 1, tonumber(ARGV[4]) do
+    local n = tonumber(ARGV[at])
+    redis.call(unpack(ARGV, at + 1, at + n))
+    at = at + n + 1
+  end
+end
+"""
+_TAKE += _RETURN
+_TAKE_THEN = _TAKE.removesuffix(_RETURN) + _THEN + _RETURN
+_SHA = {script: hashlib.sha1(script.encode()).hexdigest() for script in (_TAKE, _TAKE_THEN)}
+_REFUSALS_KEPT = 10_000
 
 
 class RateLimiter:
@@ -62,27 +88,86 @@ class RateLimiter:
     def __init__(self, batcher: RedisBatcher, prefix: str = "agg:rl") -> None:
         self.batcher = batcher
         self.prefix = prefix
+        self._refused: dict[str, tuple[float, int]] = {}
+        """Bucket key -> (monotonic time a token is back, cost refused)."""
+
+    def check(self, scope: str, identity: str, cost: int = 1) -> None:
+        """Raise :class:`RateLimitedError` if this bucket was found empty until later than now."""
+        key = f"{self.prefix}:{scope}:{identity}"
+        refused = self._refused.get(key)
+        if refused is None:
+            return
+        until, refused_cost = refused
+        left = until - time.monotonic()
+        if left <= 0:
+            del self._refused[key]
+        elif cost >= refused_cost:
+            raise self._error(scope, left)
 
     async def take(self, scope: str, identity: str, limit: RateLimit, cost: int = 1) -> None:
         """Take ``cost`` tokens from the bucket, or raise :class:`RateLimitedError`."""
+        await self._run(scope, identity, limit, cost, _TAKE, ())
+
+    async def take_then(
+        self, scope: str, identity: str, limit: RateLimit, queue: Queue, cost: int = 1
+    ) -> None:
+        """Take ``cost`` tokens and, if granted, run ``queue``'s commands in the same script.
+
+        Raises :class:`RateLimitedError` (and runs none of them) when refused.
+        """
+        pipe = self.batcher.redis.pipeline(transaction=False)  # collects, never executed
+        await queue(pipe)
+        words: list[Any] = [len(pipe.command_stack)]
+        for args, _ in pipe.command_stack:
+            words.append(len(args))
+            words.extend(args)
+        await self._run(scope, identity, limit, cost, _TAKE_THEN, words)
+
+    async def _run(
+        self,
+        scope: str,
+        identity: str,
+        limit: RateLimit,
+        cost: int,
+        script: str,
+        words: list[Any] | tuple[()],
+    ) -> None:
+        self.check(scope, identity, cost)
         key = f"{self.prefix}:{scope}:{identity}"
-        args = (key, repr(limit.rate_per_s), limit.burst, cost)
+        args = (key, repr(limit.rate_per_s), limit.burst, cost, *words)
 
         async def by_sha(pipe: Pipeline) -> Any:
-            return await pipe.evalsha(_TAKE_SHA, 1, *args)
+            return await pipe.evalsha(_SHA[script], 1, *args)
 
         async def in_full(pipe: Pipeline) -> Any:
-            return await pipe.eval(_TAKE, 1, *args)
+            return await pipe.eval(script, 1, *args)
 
+        sent = time.monotonic()
         try:
             [result] = await self.batcher.submit(by_sha)
         except NoScriptError:
             [result] = await self.batcher.submit(in_full)
         allowed, wait_ms = int(result[0]), int(result[1])
         if not allowed:
-            retry_after = max(1, math.ceil(wait_ms / 1000))
-            raise RateLimitedError(
-                f"too many {scope} requests; retry in {retry_after} s",
-                retry_after=retry_after,
-                scope=scope,
-            )
+            # the bucket was read after ``sent``, and wait_ms is rounded up: never later
+            self._remember(key, sent + (wait_ms - 1) / 1000, cost)
+            raise self._error(scope, wait_ms / 1000)
+
+    def _remember(self, key: str, until: float, cost: int) -> None:
+        refused = self._refused
+        if len(refused) >= _REFUSALS_KEPT:
+            now = time.monotonic()
+            for stale in [k for k, (until, _) in refused.items() if until <= now]:
+                del refused[stale]
+            if len(refused) >= _REFUSALS_KEPT:
+                refused.clear()
+        refused[key] = (until, cost)
+
+    @staticmethod
+    def _error(scope: str, wait_s: float) -> RateLimitedError:
+        retry_after = max(1, math.ceil(wait_s))
+        return RateLimitedError(
+            f"too many {scope} requests; retry in {retry_after} s",
+            retry_after=retry_after,
+            scope=scope,
+        )

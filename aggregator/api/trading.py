@@ -22,6 +22,7 @@ from aggregator.errors import (
     QuoteExpiredError,
     QuoteNotFirmError,
     QuoteNotFoundError,
+    RateLimitedError,
     RequestSchemaError,
     SwapNotFoundError,
 )
@@ -45,20 +46,43 @@ def client_ip(request: web.Request) -> str:
 
 
 async def create_quote(request: web.Request) -> web.Response:
+    """Every request takes a token or is refused (429 first, whatever else is wrong with it).
+
+    A quote that is not firm is routed first (memoized) and its token is taken
+    in the same round trip that stores and journals it, only if granted; every
+    other request takes its token on its own before it is answered.
+    """
     ctx = request.app[CONTEXT]
     api = ctx.settings.api
-    await ctx.limiter.take("quote", client_ip(request), api.quote_rate)
-    wanted = ctx.quote_request_from(await read_raw(request, api.max_body_bytes))
+    who = client_ip(request)
+    ctx.limiter.check("quote", who)
+    try:
+        wanted = ctx.quote_request_from(await read_raw(request, api.max_body_bytes))
+    except AggregatorError:
+        await ctx.limiter.take("quote", who, api.quote_rate)
+        raise
+    taken = False
     started = time.perf_counter()
     try:
-        quote = await ctx.engine.quote(wanted)
-    except NoLiquidityError as exc:
-        error = ctx.no_liquidity(exc, wanted)
-        ctx.metrics.observe_quote(time.perf_counter() - started, error.code)
-        raise error from None
-    except AggregatorError as exc:
-        ctx.metrics.observe_quote(time.perf_counter() - started, exc.code)
+        if wanted.firm:
+            taken = True
+            await ctx.limiter.take("quote", who, api.quote_rate)
+            quote = await ctx.engine.quote(wanted)
+        else:
+            quote = ctx.engine.route(ctx.engine.current(), wanted)
+            taken = True
+            recording = ctx.engine.recording(quote)
+            await ctx.limiter.take_then("quote", who, api.quote_rate, recording)
+    except RateLimitedError:
         raise
+    except AggregatorError as exc:
+        if not taken:
+            await ctx.limiter.take("quote", who, api.quote_rate)
+        error = ctx.no_liquidity(exc, wanted) if isinstance(exc, NoLiquidityError) else exc
+        ctx.metrics.observe_quote(time.perf_counter() - started, error.code)
+        if error is exc:
+            raise
+        raise error from None
     ctx.metrics.observe_quote(time.perf_counter() - started, "ok")
     answer = ctx.views.body(quote, time.time_ns())
     return web.Response(body=answer, status=201, content_type="application/json")

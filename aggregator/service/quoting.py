@@ -36,7 +36,7 @@ from aggregator.market.snapshot import MarketSnapshot
 from aggregator.models.assets import AssetAt
 from aggregator.models.quote import Quote, QuoteRequest
 from aggregator.router import Router, inventory_needs
-from aggregator.service.batcher import RedisBatcher
+from aggregator.service.batcher import Queue, RedisBatcher
 from aggregator.service.routes import RouteMemo
 from aggregator.service.snapshots import SnapshotSource
 from aggregator.settlement.quotes import QuoteStore
@@ -183,6 +183,10 @@ class QuoteEngine:
 
     async def record(self, quote: Quote) -> None:
         """Store the quote for every worker and journal it, in the next shared round trip."""
+        await self.batcher.submit(self.recording(quote))
+
+    def recording(self, quote: Quote) -> Queue:
+        """What stores and journals ``quote``, queued on a pipeline (see :meth:`record`)."""
         store = self.quotes
         prefix, grace_ms = store.prefix, store.grace_ms
         outbox = self.outbox
@@ -210,7 +214,7 @@ class QuoteEngine:
             if outbox is not None:
                 await outbox.append_many(pipe, events)
 
-        await self.batcher.submit(queue)
+        return queue
 
     def inventory(self) -> Mapping[AssetAt, int]:
         return self.routes.current().inventory_by_asset

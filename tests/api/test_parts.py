@@ -7,9 +7,11 @@ import asyncio
 import re
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from aggregator.api.app import openapi_document, operations
 from aggregator.api.auth import ApiKeyAuth
@@ -20,7 +22,7 @@ from aggregator.errors import ConfigError, RateLimitedError
 from aggregator.models.liquidity import AmmCurve, BookLevel, OrderBook
 from aggregator.models.market import Side
 from aggregator.plugins.protocol import Health, HealthStatus
-from aggregator.service.batcher import RedisBatcher
+from aggregator.service.batcher import Queue, RedisBatcher
 from aggregator.service.bookcache import BookCache, BookCachePublisher, VenueRecord
 from aggregator.service.codec import decode_liquidity, encode_liquidity
 from aggregator.settings import RateLimit, hash_api_key, load_settings
@@ -174,6 +176,40 @@ async def test_token_bucket_script_is_sent_again_after_the_server_forgot_it(
         await limiter.take("quote", "9.9.9.9", limit)  # by text once, then by sha again
         with pytest.raises(RateLimitedError):
             await limiter.take("quote", "9.9.9.9", limit)
+    finally:
+        await batcher.close()
+        await redis.aclose()
+
+
+async def test_commands_taken_with_a_token_run_only_when_it_is_granted(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    batcher = RedisBatcher(redis)
+    limiter = RateLimiter(batcher, "t:rl-then")
+    limit = RateLimit(rate_per_s=0.001, burst=1)
+
+    def storing(key: str) -> Queue:
+        async def queue(pipe: Pipeline) -> Any:
+            await pipe.set(key, "stored", px=60_000)
+            await pipe.xadd("t:rl-then:stream", {"quote": key}, maxlen=100, approximate=True)
+
+        return queue
+
+    try:
+        await limiter.take_then("quote", "7.7.7.7", limit, storing("t:rl-then:granted"))
+        with pytest.raises(RateLimitedError):
+            await limiter.take_then("quote", "7.7.7.7", limit, storing("t:rl-then:refused"))
+        assert await redis.get("t:rl-then:granted") == b"stored"
+        assert await redis.get("t:rl-then:refused") is None
+        entries = await redis.xrange("t:rl-then:stream")
+        assert [dict(fields or {})[b"quote"] for _, fields in entries or []] == [
+            b"t:rl-then:granted"
+        ]
+        # refused moments ago: refused again without asking, until a token is back
+        await redis.delete("t:rl-then:quote:7.7.7.7")
+        with pytest.raises(RateLimitedError) as refused:
+            limiter.check("quote", "7.7.7.7")
+        assert refused.value.retry_after >= 1
+        limiter.check("quote", "8.8.8.8")  # another client is not
     finally:
         await batcher.close()
         await redis.aclose()
