@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import signal
@@ -99,6 +100,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     context = ApiContext.create(foundation)
     await context.start()
     app = create_app(context, manage_context=False)
+    # What start-up made (modules, settings, the app, the first snapshot) lives as long
+    # as the worker: keep it out of the collector's sight, or each full collection
+    # walks all of it (about 0.1 s with the event loop stopped).
+    gc.collect()
+    gc.freeze()
     runner = await _site(app, settings.api.host, settings.api.port, reuse_port=True)
     try:
         await stop.wait()
