@@ -11,9 +11,9 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import DataError, ResponseError
 
-from aggregator.service.batcher import RedisBatcher
+from aggregator.service.batcher import RedisBatcher, _pack
 
 
 async def _set_then_get(batcher: RedisBatcher, key: str, value: str) -> list[Any]:
@@ -109,4 +109,33 @@ async def test_close_fails_waiting_callers_instead_of_hanging(redis_url: str) ->
         with pytest.raises(Exception, match="closed"):
             await waiting
     finally:
+        await redis.aclose()
+
+
+def test_commands_are_packed_as_the_client_packs_them() -> None:
+    connection = Redis().connection_pool.make_connection()  # type: ignore[no-untyped-call]
+    commands: list[tuple[Any, dict[str, Any]]] = [
+        (("SET", "k", "é" * 3, "PX", 60_000), {}),
+        (("EVALSHA", "ab" * 20, 1, "key", 0.1 + 0.2, 10**30, b"\x00raw"), {}),
+        (("CONFIG GET", "maxmemory"), {}),
+        (("XADD", "s", "MAXLEN", "~", 100, "*", "event", "x" * 10_000), {}),
+    ]
+    packed = _pack(connection, commands)
+    assert b"".join(packed) == b"".join(connection.pack_commands([a for a, _ in commands]))
+
+
+async def test_an_argument_the_client_refuses_fails_its_caller(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    batcher = RedisBatcher(redis)
+
+    async def boolean(pipe: Pipeline) -> Any:
+        await pipe.execute_command("SET", "t:batch:bool", True)
+
+    try:
+        with pytest.raises(DataError):
+            await batcher.submit(boolean)
+        assert await redis.exists("t:batch:bool") == 0
+        assert await _set_then_get(batcher, "t:batch:after", "ok") == [True, b"ok"]
+    finally:
+        await batcher.close()
         await redis.aclose()
