@@ -11,7 +11,10 @@ Every model answers four questions:
   hop cannot absorb ``x`` (book depth or inventory exhausted);
 * ``fwd_commit(x, st)``: the same, and the fill is applied to ``st``;
 * ``bwd(y, st)``: input needed for output ``y``, ``inf`` if out of reach;
-* ``bwd_commit(y, st)``: the same, applied to ``st``.
+* ``bwd_commit(y, st)``: the same, applied to ``st``;
+* ``fwd_exec(x, st)`` / ``bwd_exec(y, st)``: commits as a separate execution
+  leaves the market (differs from ``*_commit`` for pools only, see
+  :class:`FloatAmm`).
 """
 
 from __future__ import annotations
@@ -36,10 +39,11 @@ _SLACK = 1.0 + _EPS
 class FloatAmm:
     """One direction of a constant-product pool; reserves live in ``st[i_in]``, ``st[i_out]``.
 
-    A fill adds only its fee-less input to the reserve, so successive fills add up to
-    exactly one fill of their total (the way a path's share executes: one swap); the
-    pool contract keeps the fee in the reserve, which makes separate swaps by several
-    paths pay slightly less, never more, than the search assumed.
+    A search fill (``*_commit``) adds only its fee-less input to the reserve, so
+    successive chunks add up to exactly one fill of their total (the way a path's share
+    executes: one swap). The pool contract keeps the fee in the reserve, which makes
+    separate swaps by several paths pay slightly less than one swap of their total:
+    ``*_exec`` commits that way, for fills run path by path as they execute.
     """
 
     __slots__ = ("g", "i_in", "i_out")
@@ -59,6 +63,15 @@ class FloatAmm:
         st[self.i_out] -= out
         return out
 
+    def fwd_exec(self, x: float, st: list[float]) -> float:
+        i_in, i_out = self.i_in, self.i_out
+        r_in = st[i_in]
+        xg = x * self.g
+        out = xg * st[i_out] / (r_in + xg)
+        st[i_in] = r_in + x
+        st[i_out] -= out
+        return out
+
     def bwd(self, y: float, st: list[float]) -> float:
         r_out = st[self.i_out]
         if y >= r_out:
@@ -69,6 +82,13 @@ class FloatAmm:
         x = self.bwd(y, st)
         if x != INF:
             st[self.i_in] += x * self.g
+            st[self.i_out] -= y
+        return x
+
+    def bwd_exec(self, y: float, st: list[float]) -> float:
+        x = self.bwd(y, st)
+        if x != INF:
+            st[self.i_in] += x
             st[self.i_out] -= y
         return x
 
@@ -150,6 +170,9 @@ class FloatBook:
             st[self.i + 1] += y / self.f
         return x
 
+    fwd_exec = fwd_commit
+    bwd_exec = bwd_commit
+
 
 class FloatTransfer:
     """A transfer fronted from inventory: ``st[i_cap]`` is what is left at the destination."""
@@ -179,6 +202,9 @@ class FloatTransfer:
             return INF
         st[self.i_cap] -= y
         return y / self.f
+
+    fwd_exec = fwd_commit
+    bwd_exec = bwd_commit
 
 
 FloatHop = FloatAmm | FloatBook | FloatTransfer

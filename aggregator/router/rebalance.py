@@ -1,96 +1,253 @@
-"""Re-balancing paths that share a market, for the order their fills are executed in.
+"""Re-balancing a split for the order its fills execute in.
 
-The search lets paths share a market's fills chunk by chunk, as if they traded at
-the same time; executed path by path, the earlier path's fill gets the better
-price, which can shift the best split a long way when the shared market is thin.
-For each pair of active paths sharing a market, a line search on the amount moved
-between them maximises the objective with fills run in execution order
-(``Splitter.joint_value``).
+The search (``split.py``) lets paths share a market's fills chunk by chunk, as if
+they traded at the same time, and lets a pool's fee leave its reserve. Executed
+path by path, an earlier path's swap gets the better price and every swap's fee
+stays in the pool. With a thin shared market this can shift the best split a long
+way: with two parallel pools on each of two hops, which pool's output feeds which
+pool of the next hop depends on the order the paths run in. At a bound (an
+inventory or a book side drawn to its end) the search's chunks leave part of it
+unused, and the order decides what fits.
+
+The re-balance maximises the split's value with fills run as they execute
+(``Splitter.run``, in path order; :class:`~aggregator.router.sequential.Runs`)
+by coordinate ascent over pairs of paths:
+
+1. every path's marginal value (output per extra unit in, or minus the input per
+   extra unit out) is measured by a forward difference;
+2. allocation moves from the path of least marginal value to the path of most
+   (the pair with the largest first-order gain, as in sequential minimal
+   optimisation) by a line search (``linesearch.py``); a pair a bound blocks gives
+   way to the next steepest, and when every pair is blocked near the start, the
+   blocked pairs are scanned further out;
+3. until the marginal values agree or no move gains.
+
+A start that cannot execute in order (the search filled a bound that executing
+path by path overshoots) is first cut back to what fits, as the exact execution
+does. Every move is between two paths, so the total stays the same; a path is
+never emptied here (which paths pay for their gas is decided in ``selection.py``).
 """
 
 from __future__ import annotations
 
 import math
 
+from aggregator.router.curves import INF, FloatBook, FloatTransfer
+from aggregator.router.linesearch import line_search, scan
+from aggregator.router.sequential import Runs
 from aggregator.router.split import Solution, Splitter
 
-__all__ = ["polish"]
+__all__ = ["polish", "rescue"]
 
-_NEGLIGIBLE = 1e-6
-"""Relative gain below which a pair is left as the search split it."""
-_TOLERANCE = 1e-6
-"""Golden-section search stops when the bracket is this fraction of what can move."""
-_PHI = (1.0 + math.sqrt(5.0)) / 2.0
-_SWEEPS = 2
-"""Passes over the pairs when several pairs share markets."""
+_H = 1e-7
+"""Forward-difference step, as a fraction of the largest allocation."""
+_AGREE = 1e-7
+"""Marginal values this close (relative) are equal: the split is balanced."""
+_NEGLIGIBLE = 1e-7
+"""A move gaining less than this fraction of the value ends the re-balance."""
+_FIRST_STEP = 0.05
+"""First step of a pair's line search, as a fraction of what can move."""
+_MOVES_PER_PATH = 4
+"""Moves allowed per path in the re-balance."""
+_AT_BOUND = 1e-3
+"""An inventory or book side this close (relative) to its end is at its bound."""
+_REPAIRS = 8
+"""Cuts allowed while making an infeasible start feasible."""
+_SCAN = 8
+"""Points of the coarse scan of a blocked pair."""
+_PAIR_TRIES = 4
+"""Pairs tried, steepest first, before the split is taken as balanced."""
+_KEEP = 1.0 - 1e-9
+"""A source path keeps at least this fraction less than all of its allocation."""
 
 
-def _moved(alloc: list[float], i: int, j: int, amount: float) -> list[float]:
-    """``alloc`` with ``amount`` moved from path ``i`` to path ``j``."""
-    out = alloc[:]
-    out[i] -= amount
-    out[j] += amount
-    return out
+def _shares_market(sp: Splitter, paths: list[int]) -> bool:
+    return any(sp.routes[i].markets & sp.routes[j].markets for i in paths for j in paths if i < j)
 
 
-def _line_search(
-    sp: Splitter, alloc: list[float], i: int, j: int, direction: float, f0: float
+def _marginals(runs: Runs, h: float) -> tuple[dict[int, float], dict[int, float]]:
+    """Each path's marginal value as a destination (one more unit) and as a source (one
+    unit less, measured apart only where one more unit is out of reach)."""
+    alloc, f0 = runs.alloc, runs.value
+    up: dict[int, float] = {}
+    down: dict[int, float] = {}
+    for j in runs.order:
+        up[j] = down[j] = (runs.value_with({j: alloc[j] + h}) - f0) / h
+        if up[j] == -INF and alloc[j] > h:
+            down[j] = (f0 - runs.value_with({j: alloc[j] - h})) / h
+    return up, down
+
+
+def _move(
+    runs: Runs, src: int, dst: int, slope: float, steps: dict[tuple[int, int], float]
 ) -> list[float] | None:
-    """Golden-section search of the amount moved (in ``direction``) between paths ``i`` and
-    ``j``; the better allocation, or None if none beats ``f0``."""
-    span = (alloc[i] if direction > 0 else alloc[j]) * (1.0 - 1e-9)
+    """The allocation after the best move from ``src`` to ``dst``, None if none gains."""
+    sp, alloc, f0 = runs.sp, runs.alloc, runs.value
+    a_src, a_dst = alloc[src], alloc[dst]
+    # the gas of a path the move opens
+    opening = sp.fixed[dst] if sp.forward and a_dst == 0.0 else 0.0
 
-    def g(t: float) -> float:
-        return sp.joint_value(_moved(alloc, i, j, direction * t))
+    def phi(t: float) -> float:
+        return runs.value_with({src: a_src - t, dst: a_dst + t}) - opening
 
-    a, b = 0.0, span
-    c, d = b - (b - a) / _PHI, a + (b - a) / _PHI
-    fc, fd = g(c), g(d)
-    while b - a > span * _TOLERANCE:
-        if fc < fd:
-            a, c, fc = c, d, fd
-            d = a + (b - a) / _PHI
-            fd = g(d)
+    first = steps.get((src, dst), _FIRST_STEP * (min(a_src, a_dst) or a_src))
+    found = line_search(phi, a_src * _KEEP, f0, slope, first, _NEGLIGIBLE * abs(f0))
+    if found is None:
+        return None
+    t = found[0]
+    steps[(src, dst)] = steps[(dst, src)] = t
+    moved = alloc[:]
+    moved[src] -= t
+    moved[dst] += t
+    return moved
+
+
+def _fits(runs: Runs, k: int) -> float:
+    """The largest amount path ``k`` can take after the paths before it (bisection)."""
+    sp, st0 = runs.sp, runs.states[runs.pos[k]]
+    lo, hi = 0.0, runs.alloc[k]
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if 0.0 <= sp.run(k, mid, st0[:]) < INF:
+            lo = mid
         else:
-            b, d, fd = d, c, fc
-            c = b - (b - a) / _PHI
-            fc = g(c)
-    t = c if fc >= fd else d
-    best = _moved(alloc, i, j, direction * t)
-    return best if max(fc, fd) > f0 else None
+            hi = mid
+    return lo * _KEEP
+
+
+def _bounds(sp: Splitter, k: int) -> frozenset[str]:
+    """What bounds path ``k``: the inventories it draws on and the books it trades on."""
+    route = sp.routes[k]
+    books = {
+        h.market_id
+        for h, f in zip(route.hops, route.fhops, strict=True)
+        if isinstance(f, FloatBook) and h.market_id is not None
+    }
+    return (route.resources - route.markets) | books
+
+
+def _repair(runs: Runs) -> bool:
+    """Make an infeasible start feasible, as the exact execution does with rounding
+    overshoots: the first path that cannot take its amount is cut to what fits and the
+    rest goes to paths that do not draw on its bounds (failing that, to any path not cut
+    yet), in proportion."""
+    sp = runs.sp
+    cut: set[int] = set()
+    for _ in range(_REPAIRS):
+        k = runs.failed
+        if k < 0:
+            return True
+        cut.add(k)
+        alloc = runs.alloc[:]
+        bounds = _bounds(sp, k)
+        takers = [j for j in runs.order if j not in cut and alloc[j] > 0.0]
+        free = [j for j in takers if not sp.routes[j].resources & bounds] or takers
+        if not free:
+            return False
+        fits = _fits(runs, k)
+        extra = alloc[k] - fits
+        alloc[k] = fits
+        weight = sum(alloc[j] for j in free)
+        for j in free:
+            alloc[j] += extra * alloc[j] / weight
+        runs.reset(alloc)
+    return runs.failed < 0
+
+
+def _scan(runs: Runs, src: int, dst: int) -> list[float] | None:
+    """A move from ``src`` to ``dst`` found by scanning what can move (for a pair a bound
+    blocks near the start, whose best move may lie beyond the blocked stretch)."""
+    sp, alloc, f0 = runs.sp, runs.alloc, runs.value
+    a_src, a_dst = alloc[src], alloc[dst]
+    opening = sp.fixed[dst] if sp.forward and a_dst == 0.0 else 0.0
+
+    def phi(t: float) -> float:
+        return runs.value_with({src: a_src - t, dst: a_dst + t}) - opening
+
+    found = scan(phi, a_src * _KEEP, f0, _SCAN, _NEGLIGIBLE * abs(f0))
+    if found is None:
+        return None
+    moved = alloc[:]
+    moved[src] -= found[0]
+    moved[dst] += found[0]
+    return moved
+
+
+def _balance(sp: Splitter, alloc: list[float], order: list[int]) -> list[float]:
+    """Coordinate ascent over the paths of ``order`` (see the module docstring)."""
+    runs = Runs(sp, order, alloc)
+    if runs.value == -INF and not _repair(runs):
+        return alloc
+    steps: dict[tuple[int, int], float] = {}
+    for _ in range(_MOVES_PER_PATH * len(order)):
+        up, down = _marginals(runs, _H * max(runs.alloc[j] for j in order))
+        pairs = sorted(
+            (
+                (up[d] - down[s], s, d)
+                for s in order
+                if runs.alloc[s] > 0.0 and math.isfinite(down[s])
+                for d in order
+                if d != s and math.isfinite(up[d]) and up[d] - down[s] > _AGREE * abs(up[d])
+            ),
+            reverse=True,
+        )
+        # the steepest pair first; a pair held back by a bound gives way to the next
+        for slope, src, dst in pairs[:_PAIR_TRIES]:
+            moved = _move(runs, src, dst, slope, steps)
+            if moved is not None:
+                runs.reset(moved)
+                break
+        else:
+            # held back near the start: a bound may block only part of the way
+            for _, src, dst in pairs[:_PAIR_TRIES]:
+                moved = _scan(runs, src, dst)
+                if moved is not None:
+                    runs.reset(moved)
+                    break
+            else:
+                break
+    return runs.alloc
+
+
+def _at_bound(sp: Splitter, sol: Solution) -> bool:
+    """Whether an active path drew an inventory or a book side to its end."""
+    st, st0 = sol.state, sp.st0
+    for j in sol.active:
+        for h in sp.routes[j].fhops:
+            if isinstance(h, FloatTransfer):
+                if st[h.i_cap] <= st0[h.i_cap] * _AT_BOUND:
+                    return True
+            elif isinstance(h, FloatBook) and st[h.i] >= h.total_in * (1.0 - _AT_BOUND):
+                return True
+    return False
 
 
 def polish(sp: Splitter, sol: Solution) -> Solution:
-    """Re-balance paths that share a market for the order fills actually run in.
-
-    For each pair of active paths sharing a market, the slope of the objective (fills
-    run path by path) in the amount moved between them is measured; unless a parabola
-    through three points promises a negligible gain, a golden-section search over what
-    can be moved that way finds the best amount.
-    """
+    """Re-balance the active paths of a feasible solution for the order fills execute in,
+    when some of them share a market or one is at a bound (there the search's chunks
+    leave part of the bound unused, and the order fills run in decides what fits)."""
     active = sol.active
-    pairs = [
-        (i, j)
-        for i in active
-        for j in active
-        if i < j and sp.routes[i].markets & sp.routes[j].markets
-    ]
-    if not pairs:
+    if len(active) < 2 or not (_shares_market(sp, active) or _at_bound(sp, sol)):
         return sol
-    alloc = sol.alloc[:]
-    for _ in range(_SWEEPS if len(pairs) > 1 else 1):
-        for i, j in pairs:
-            h = 1e-4 * min(alloc[i], alloc[j])
-            if h <= 0.0:
-                continue
-            f0 = sp.joint_value(alloc)
-            fp = sp.joint_value(_moved(alloc, i, j, h))
-            fm = sp.joint_value(_moved(alloc, i, j, -h))
-            slope = (fp - fm) / (2.0 * h)
-            curvature = (fp + fm - 2.0 * f0) / (h * h)
-            if curvature < 0.0 and slope * slope / -curvature < _NEGLIGIBLE * abs(f0):
-                continue
-            better = _line_search(sp, alloc, i, j, 1.0 if slope > 0 else -1.0, f0)
-            if better is not None:
-                alloc = better
-    return Solution(alloc, sol.last_rate, state=sol.state)
+    alloc = _balance(sp, sol.alloc[:], active)
+    return Solution(alloc, sol.last_rate, state=sol.state, rebalanced=True)
+
+
+def rescue(sp: Splitter, total: float, start: int, members: list[bool]) -> Solution | None:
+    """A feasible split from the whole order on path ``start``, with allocation moved to
+    the other members while that gains (None if ``start`` alone cannot take the order).
+
+    The search fills the best paths first; when they exhaust an inventory that every
+    path needs, the rest of the order finds no room, although a split leaning on a
+    path that uses less of it would fit.
+    """
+    alloc = [0.0] * len(sp.routes)
+    alloc[start] = total
+    if sp.joint_value(alloc) == -INF:
+        return None
+    order = [j for j, m in enumerate(members) if m]
+    alloc = _balance(sp, alloc, order)
+    _, state, _ = sp._start(total, alloc)
+    tiny = total * 1e-6
+    last = [sp.rate(j, tiny, state) if a > 0.0 else 0.0 for j, a in enumerate(alloc)]
+    return Solution(alloc, last, state=state, rebalanced=True)

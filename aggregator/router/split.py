@@ -46,6 +46,8 @@ class Solution:
     shortfall: float = 0.0
     state: list[float] = field(default_factory=list)
     """The joint state after every fill (empty when infeasible)."""
+    rebalanced: bool = False
+    """Whether the allocation was re-balanced for execution order (``rebalance.py``)."""
 
     @property
     def feasible(self) -> bool:
@@ -92,6 +94,10 @@ class Splitter:
         ]
         self._hops = [r.fhops if forward else r.fhops_rev for r in routes]
         """Each path's hops in the order a probe runs them."""
+        self._exec = [
+            tuple(h.fwd_exec if forward else h.bwd_exec for h in hops) for hops in self._hops
+        ]
+        """Each path's hops as executed (see :meth:`run`)."""
         self._tol = 0.0
 
     # -- path primitives ----------------------------------------------------------------
@@ -132,6 +138,22 @@ class Splitter:
             if amount == INF:
                 return False
         return True
+
+    def run(self, j: int, amount: float, st: list[float]) -> float:
+        """Path ``j``'s fill as it executes (one swap per leg, after the fills already in
+        ``st``), applied to ``st``: output for ``amount`` in (forward) or input for
+        ``amount`` out; -1 / inf if out of reach (``st`` is then partly changed)."""
+        if self.forward:
+            for fn in self._exec[j]:
+                amount = fn(amount, st)
+                if amount < 0.0:
+                    return -1.0
+            return amount
+        for fn in self._exec[j]:
+            amount = fn(amount, st)
+            if amount == INF:
+                return INF
+        return amount
 
     def _evaluate(self, j: int, chunk: float, st: list[float]) -> _Entry:
         v = self.probe(j, chunk, st)
@@ -298,14 +320,13 @@ class Splitter:
         )
 
     def joint(self, sol: Solution, skip: int = -1) -> float:
-        """Total output (forward) or input (backward) of the solution's paths run in order,
-        leaving out path ``skip``."""
+        """Total output (forward) or input (backward) of the solution's paths run in order
+        as they execute, leaving out path ``skip``."""
         st = self.st0[:]
         total = 0.0
         for j in sol.active:
             if j != skip:
-                total += self.probe(j, sol.alloc[j], st)
-                self._commit(j, sol.alloc[j], st)
+                total += self.run(j, sol.alloc[j], st)
         return total
 
     def value(self, sol: Solution) -> float:
@@ -322,10 +343,9 @@ class Splitter:
         total = 0.0
         for j, amount in enumerate(alloc):
             if amount > 0.0:
-                v = self.probe(j, amount, st)
+                v = self.run(j, amount, st)
                 if v < 0.0 or v == INF:
                     return -INF
-                self._commit(j, amount, st)
                 total += v
         return total if self.forward else -total
 
