@@ -7,9 +7,17 @@ gas is tried without, and the rest re-split from the current allocation (a warm
 start: the other paths only gain share); the split is kept if it nets more
 (``GAS_EXCEEDS_GAIN``). The surplus is a first-order estimate, so paths it cannot
 be trusted for (sharing a saturated inventory or book, or a market, with another
-path) are tried too. With a few paths in use every subset of them is tried; with
-more, paths are dropped, or swapped with a dropped one, one at a time. A path that
-would trade below a market's minimum size is dropped (``BELOW_MIN_SIZE``).
+path, or redundant: its markets a combination of other paths') are tried too, and
+a lone path is tried without when others could take the order. With a few paths
+in use every subset of them is tried; with more, paths are dropped, or swapped
+with a dropped one, one at a time. A split re-balanced for execution order is no
+floor for the search's model, and a redundant set keeps every path it starts
+with, so those trials re-split from scratch. A path that would trade below a
+market's minimum size is dropped (``BELOW_MIN_SIZE``).
+
+When the search cannot place the whole order (the paths it prefers exhaust an
+inventory every path needs), the split is rebuilt from the best single path by
+moving allocation to the others while that gains (``rebalance.rescue``).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from aggregator.models.quote import ExclusionReason
-from aggregator.router.rebalance import polish
+from aggregator.router.rebalance import polish, rescue
 from aggregator.router.split import Solution, Splitter
 
 __all__ = ["SplitResult", "optimize"]
@@ -60,7 +68,45 @@ def _surplus(sp: Splitter, sol: Solution, j: int, rate: float, joint: float) -> 
     return sol.alloc[j] - rate * (joint - without)
 
 
-def _drop_candidates(sp: Splitter, sol: Solution) -> list[int]:
+def _redundant(sp: Splitter, active: list[int]) -> set[int]:
+    """Active paths whose markets are a linear combination of other active paths' markets.
+
+    Such paths add no way of splitting the order that the others lack (two parallel
+    pools on each of two hops make four paths, three of which reach every split of
+    both hops), so one of them only costs gas: the first-order surplus cannot see it.
+    """
+    linked = [
+        j
+        for j in active
+        if any(sp.routes[j].markets & sp.routes[k].markets for k in active if k != j)
+    ]
+    if len(linked) < 3:
+        return set()
+    markets = sorted(set().union(*(sp.routes[j].markets for j in linked)))
+    rows = {j: [1.0 if m in sp.routes[j].markets else 0.0 for m in markets] for j in linked}
+    full = _rank(list(rows.values()))
+    return {j for j in linked if _rank([r for k, r in rows.items() if k != j]) == full}
+
+
+def _rank(rows: list[list[float]]) -> int:
+    """Rank of a small 0/1 matrix by Gaussian elimination."""
+    rows = [r[:] for r in rows]
+    rank = 0
+    for col in range(len(rows[0]) if rows else 0):
+        pivot = next((i for i in range(rank, len(rows)) if abs(rows[i][col]) > 1e-9), None)
+        if pivot is None:
+            continue
+        rows[rank], rows[pivot] = rows[pivot], rows[rank]
+        top = rows[rank]
+        for i in range(rank + 1, len(rows)):
+            f = rows[i][col] / top[col]
+            if f:
+                rows[i] = [a - f * b for a, b in zip(rows[i], top, strict=True)]
+        rank += 1
+    return rank
+
+
+def _drop_candidates(sp: Splitter, sol: Solution) -> tuple[list[int], set[int]]:
     """Active paths worth trying without, most promising first.
 
     A path whose surplus (what it adds, given the others' fills, beyond what its share
@@ -68,9 +114,11 @@ def _drop_candidates(sp: Splitter, sol: Solution) -> list[int]:
     it cannot be trusted for are tried too: one with gas sharing a saturated inventory
     or book with another active path (the freed capacity goes to the other path at its
     own rate), or sharing a market with one while its surplus is within a few times its
-    gas (the other path's fills move with it).
+    gas (the other path's fills move with it), or redundant with the others
+    (:func:`_redundant`, returned too).
     """
     active = sol.active
+    redundant = _redundant(sp, active)
     rate = min(sol.last_rate[j] for j in active)
     joint = sp.joint(sol)
     tiny = max(sol.alloc[j] for j in active) * 1e-6
@@ -85,23 +133,26 @@ def _drop_candidates(sp: Splitter, sol: Solution) -> list[int]:
         shares_market = any(sp.routes[j].markets & sp.routes[k].markets for k in others)
         if (
             surplus < sp.fixed[j]
+            or j in redundant
             or shares_bound
             or (shares_market and surplus < _UNSURE * sp.fixed[j])
         ):
             scored.append((surplus - sp.fixed[j], j))
-    return [j for _, j in sorted(scored)]
+    return [j for _, j in sorted(scored)], redundant
 
 
 def _best_trial(
     sp: Splitter,
-    warm: list[float],
+    warm: list[float] | None,
     total: float,
     members: list[bool],
     changes: list[tuple[int, int]],
     floor: float,
+    cold: frozenset[int] | set[int] = frozenset(),
 ) -> tuple[int, int, list[bool], Solution] | None:
     """The best feasible solution better than ``floor`` among member changes
-    ``(drop, add)`` (``add`` -1 for none)."""
+    ``(drop, add)`` (``add`` -1 for none); dropping a path of ``cold`` re-splits from
+    scratch (the current split is no floor when paths are redundant: it keeps them all)."""
     best: tuple[int, int, list[bool], Solution] | None = None
     for drop, add in changes:
         trial_members = members[:]
@@ -109,7 +160,8 @@ def _best_trial(
         if add >= 0:
             trial_members[add] = True
         # dropping only: the others' shares only grow, so the current split is a floor
-        trial = _solve(sp, total, trial_members, warm if add < 0 else None)
+        start = warm if add < 0 and drop not in cold else None
+        trial = _solve(sp, total, trial_members, start)
         if trial.feasible and (value := sp.value(trial)) > floor:
             floor, best = value, (drop, add, trial_members, trial)
     return best
@@ -117,7 +169,7 @@ def _best_trial(
 
 def _best_subset(
     sp: Splitter,
-    warm: list[float],
+    warm: list[float] | None,
     total: float,
     members: list[bool],
     active: list[int],
@@ -156,6 +208,8 @@ def optimize(sp: Splitter, total: float, members: list[bool] | None = None) -> S
     single = sp.best_single(total, members)
     statuses: dict[int, ExclusionReason] = {}
     sol = _solve(sp, total, members)
+    if not sol.feasible and sp.forward and single is not None:
+        sol = rescue(sp, total, single, members) or sol
     moves = 0
     exhaustive = False
     while sol.feasible and moves < sp.cfg.max_drops:
@@ -167,16 +221,18 @@ def optimize(sp: Splitter, total: float, members: list[bool] | None = None) -> S
                 statuses[j] = ExclusionReason.BELOW_MIN_SIZE
             sol = _solve(sp, total, members)
             continue
-        if len(active) <= 1:
+        if len(active) <= 1 and sum(members) <= 1:
             break
         current = sp.value(sol)
-        candidates = _drop_candidates(sp, sol)
+        # a split re-balanced for execution order is no floor for the search's model
+        warm = None if sol.rebalanced else sol.alloc
+        candidates, redundant = _drop_candidates(sp, sol)
         if not candidates:
             break
-        if len(active) <= sp.cfg.exhaustive_paths and not exhaustive:
+        if 1 < len(active) <= sp.cfg.exhaustive_paths and not exhaustive:
             # few paths: try every subset of them
             exhaustive = True
-            subset = _best_subset(sp, sol.alloc, total, members, active, current)
+            subset = _best_subset(sp, warm, total, members, active, current)
             if subset is None:
                 break
             members, sol = subset
@@ -184,13 +240,14 @@ def optimize(sp: Splitter, total: float, members: list[bool] | None = None) -> S
                 if not members[j]:
                     statuses[j] = ExclusionReason.GAS_EXCEEDS_GAIN
             continue
-        drops = [(j, -1) for j in candidates[:3]]
-        found = _best_trial(sp, sol.alloc, total, members, drops, current)
+        # every redundant path is tried: which one to drop depends on the split
+        drops = [(j, -1) for k, j in enumerate(candidates) if k < 3 or j in redundant]
+        found = _best_trial(sp, warm, total, members, drops, current, redundant)
         if found is None:
             # a path dropped for gas may do better in place of one still used
             gassed = [j for j, r in statuses.items() if r is ExclusionReason.GAS_EXCEEDS_GAIN]
             swaps = [(a, d) for d in gassed for a in active]
-            found = _best_trial(sp, sol.alloc, total, members, swaps, current)
+            found = _best_trial(sp, warm, total, members, swaps, current)
         if found is None:
             break
         drop, add, members, sol = found
