@@ -88,6 +88,7 @@ class RateLimiter:
     def __init__(self, batcher: RedisBatcher, prefix: str = "agg:rl") -> None:
         self.batcher = batcher
         self.prefix = prefix
+        self._recorder: Pipeline | None = None
         self._refused: dict[str, tuple[float, int]] = {}
         """Bucket key -> (monotonic time a token is back, cost refused)."""
 
@@ -115,12 +116,19 @@ class RateLimiter:
 
         Raises :class:`RateLimitedError` (and runs none of them) when refused.
         """
-        pipe = self.batcher.redis.pipeline(transaction=False)  # collects, never executed
-        await queue(pipe)
-        words: list[Any] = [len(pipe.command_stack)]
-        for args, _ in pipe.command_stack:
-            words.append(len(args))
-            words.extend(args)
+        # a pipeline only collects the commands (never executed); one is kept for reuse
+        pipe, self._recorder = self._recorder, None
+        if pipe is None:
+            pipe = self.batcher.redis.pipeline(transaction=False)
+        try:
+            await queue(pipe)
+            words: list[Any] = [len(pipe.command_stack)]
+            for args, _ in pipe.command_stack:
+                words.append(len(args))
+                words.extend(args)
+        finally:
+            pipe.command_stack.clear()
+            self._recorder = pipe
         await self._run(scope, identity, limit, cost, _TAKE_THEN, words)
 
     async def _run(

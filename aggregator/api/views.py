@@ -295,6 +295,11 @@ def quote_view(quote: Quote, now_ns: int) -> QuoteView:
     )
 
 
+def _json_str(text: str) -> str:
+    """``text`` as a JSON string (quote ids are hex: nothing to escape)."""
+    return f'"{text}"' if text.isascii() and text.isalnum() else json.dumps(text)
+
+
 class QuoteViewCache:
     """JSON bodies of quotes that share one memoized route (same ``paths`` object).
 
@@ -324,7 +329,7 @@ class QuoteViewCache:
                 self._tails.popitem(last=False)
         expired = "true" if quote.expires_ns <= now_ns else "false"
         own = (
-            f'{{"id":{json.dumps(quote.id)},"created_ns":{quote.created_ns},'
+            f'{{"id":{_json_str(quote.id)},"created_ns":{quote.created_ns},'
             f'"expires_ns":{quote.expires_ns},"expired":{expired},'
         )
         return own.encode() + tail[1:]

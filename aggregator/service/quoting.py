@@ -49,6 +49,11 @@ _OWN = frozenset({"id", "created_ns", "expires_ns"})
 """The fields in which quotes renewed from one route differ."""
 
 
+def _json_str(text: str) -> str:
+    """``text`` as a JSON string (quote ids are hex: nothing to escape)."""
+    return f'"{text}"' if text.isascii() and text.isalnum() else json.dumps(text)
+
+
 class _Shared:
     """What every quote renewed from one memoized route has in common, serialized once."""
 
@@ -62,7 +67,7 @@ class _Shared:
 
     def stored_json(self, quote: Quote) -> bytes:
         """``quote.model_dump_json()``, field order aside (the JSON is what is stored)."""
-        own = f'{{"id":{json.dumps(quote.id)},"created_ns":{quote.created_ns},'
+        own = f'{{"id":{_json_str(quote.id)},"created_ns":{quote.created_ns},'
         own += f'"expires_ns":{quote.expires_ns},'
         return own.encode() + self._tail[1:]
 
@@ -208,7 +213,9 @@ class QuoteEngine:
 
         async def queue(pipe: Pipeline) -> Any:
             if stored is not None:
-                await pipe.set(key, stored, px=ttl_ms)
+                # SET key value PX ttl, as QuoteStore.put sends it (without the client's
+                # per-call argument inspection of ``set``)
+                await pipe.execute_command("SET", key, stored, "PX", ttl_ms)
             else:
                 await QuoteStore(pipe, prefix, grace_ms).put(quote)
             if outbox is not None:
