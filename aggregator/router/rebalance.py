@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 
+from aggregator.router.bounds import AT_BOUND, price_inventories
 from aggregator.router.curves import INF, FloatBook, FloatTransfer
 from aggregator.router.linesearch import line_search, scan
 from aggregator.router.sequential import Runs
@@ -49,8 +50,6 @@ _FIRST_STEP = 0.05
 """First step of a pair's line search, as a fraction of what can move."""
 _MOVES_PER_PATH = 4
 """Moves allowed per path in the re-balance."""
-_AT_BOUND = 1e-3
-"""An inventory or book side this close (relative) to its end is at its bound."""
 _REPAIRS = 8
 """Cuts allowed while making an infeasible start feasible."""
 _SCAN = 8
@@ -173,11 +172,10 @@ def _scan(runs: Runs, src: int, dst: int) -> list[float] | None:
     return moved
 
 
-def _balance(sp: Splitter, alloc: list[float], order: list[int]) -> list[float]:
-    """Coordinate ascent over the paths of ``order`` (see the module docstring)."""
-    runs = Runs(sp, order, alloc)
-    if runs.value == -INF and not _repair(runs):
-        return alloc
+def _ascend(runs: Runs) -> bool:
+    """Coordinate ascent over the paths of ``runs`` (see the module docstring), in place;
+    True if it stopped with gainful pairs every one of which a bound blocks."""
+    order = runs.order
     steps: dict[tuple[int, int], float] = {}
     for _ in range(_MOVES_PER_PATH * len(order)):
         up, down = _marginals(runs, _H * max(runs.alloc[j] for j in order))
@@ -205,7 +203,21 @@ def _balance(sp: Splitter, alloc: list[float], order: list[int]) -> list[float]:
                     runs.reset(moved)
                     break
             else:
-                break
+                return bool(pairs)
+    return False
+
+
+def _balance(sp: Splitter, alloc: list[float], order: list[int]) -> list[float]:
+    """The best split found by :func:`_ascend` from ``alloc``, and by pricing the
+    inventories it is stuck against (``bounds.py``)."""
+    runs = Runs(sp, order, alloc)
+    if runs.value == -INF and not _repair(runs):
+        return alloc
+    if _ascend(runs):
+        priced = price_inventories(sp, runs, _ascend)
+        if priced is not None:
+            runs.reset(priced)
+            _ascend(runs)
     return runs.alloc
 
 
@@ -215,9 +227,9 @@ def _at_bound(sp: Splitter, sol: Solution) -> bool:
     for j in sol.active:
         for h in sp.routes[j].fhops:
             if isinstance(h, FloatTransfer):
-                if st[h.i_cap] <= st0[h.i_cap] * _AT_BOUND:
+                if st[h.i_cap] <= st0[h.i_cap] * AT_BOUND:
                     return True
-            elif isinstance(h, FloatBook) and st[h.i] >= h.total_in * (1.0 - _AT_BOUND):
+            elif isinstance(h, FloatBook) and st[h.i] >= h.total_in * (1.0 - AT_BOUND):
                 return True
     return False
 
