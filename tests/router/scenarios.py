@@ -116,3 +116,10 @@ def scenarios(
         if 2 <= len(scenario.paths) <= max_paths:
             found.append(scenario)
     return found
+
+
+def at_seeds(seeds: tuple[int, ...], mode: QuoteMode) -> list[Scenario]:
+    """The scenarios drawn from exactly these seeds (each must have two paths or more)."""
+    found = [_draw(seed, mode) for seed in seeds]
+    assert all(len(s.paths) >= 2 for s in found)
+    return found
