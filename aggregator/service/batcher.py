@@ -66,6 +66,17 @@ def _pack(
     return connection.pack_commands([args for args, _ in commands])
 
 
+class _Lane:
+    """A connection of the batcher's own, and the batch in flight on it."""
+
+    __slots__ = ("batch", "connection", "task")
+
+    def __init__(self) -> None:
+        self.connection: AbstractConnection | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.batch: list[_Item] = []
+
+
 class _Item:
     __slots__ = ("future", "queue")
 
@@ -77,13 +88,14 @@ class _Item:
 class RedisBatcher:
     """See the module docstring; one per event loop."""
 
-    def __init__(self, redis: Redis, max_batch: int = 512) -> None:
+    def __init__(self, redis: Redis, max_batch: int = 512, lanes: int = 2) -> None:
         self.redis = redis
         self.max_batch = max_batch
         self._items: list[_Item] = []
         self._wake = asyncio.Event()
+        self._lane_free = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._connection: AbstractConnection | None = None
+        self._lanes = [_Lane() for _ in range(max(1, lanes))]
         self.batches = 0
         self.commands = 0
 
@@ -100,12 +112,19 @@ class RedisBatcher:
         return await future
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self._disconnect()
+        tasks = [self._task] + [lane.task for lane in self._lanes]
+        self._task = None
+        for task in tasks:
+            if task is not None:
+                task.cancel()
+        for task in tasks:
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        for lane in self._lanes:
+            await self._disconnect(lane)
+            self._items.extend(lane.batch)  # a batch cancelled before it started
+            lane.batch = []
         for item in self._items:
             if not item.future.done():
                 item.future.set_exception(RedisError("the batcher was closed"))
@@ -116,11 +135,25 @@ class RedisBatcher:
             await self._wake.wait()
             self._wake.clear()
             while self._items:
+                lane = next((lane for lane in self._lanes if lane.task is None), None)
+                if lane is None:  # every lane has a batch in flight: wait for one
+                    self._lane_free.clear()
+                    await self._lane_free.wait()
+                    continue
                 batch = self._items[: self.max_batch]
                 del self._items[: self.max_batch]
-                await self._flush(batch)
+                lane.batch = batch
+                lane.task = asyncio.create_task(self._flush(batch, lane), name="redis-batch")
 
-    async def _flush(self, batch: list[_Item]) -> None:
+    async def _flush(self, batch: list[_Item], lane: _Lane) -> None:
+        try:
+            await self._flush_on(batch, lane)
+        finally:
+            lane.task = None
+            lane.batch = []
+            self._lane_free.set()
+
+    async def _flush_on(self, batch: list[_Item], lane: _Lane) -> None:
         pipe = self.redis.pipeline(transaction=False)  # collects commands, never executed
         spans: list[tuple[_Item, int, int]] = []
         for item in batch:
@@ -134,15 +167,15 @@ class RedisBatcher:
             spans.append((item, start, len(pipe.command_stack)))
         commands = pipe.command_stack
         try:
-            results = await self._execute(commands) if commands else []
+            results = await self._execute(lane, commands) if commands else []
         except asyncio.CancelledError:
-            await self._disconnect()  # replies may be left unread on it
+            await self._disconnect(lane)  # replies may be left unread on it
             for item, _, _ in spans:
                 if not item.future.done():
                     item.future.set_exception(RedisError("the batcher was closed"))
             raise
         except (RedisError, OSError) as exc:
-            await self._disconnect()
+            await self._disconnect(lane)
             for item, _, _ in spans:
                 if not item.future.done():
                     item.future.set_exception(exc)
@@ -159,9 +192,11 @@ class RedisBatcher:
             else:
                 item.future.set_result(mine)
 
-    async def _execute(self, commands: Sequence[tuple[Any, Mapping[str, Any]]]) -> list[Any]:
+    async def _execute(
+        self, lane: _Lane, commands: Sequence[tuple[Any, Mapping[str, Any]]]
+    ) -> list[Any]:
         """Write every command at once, then read and parse each reply in order."""
-        connection = await self._send(commands)
+        connection = await self._send(lane, commands)
         # one time limit for all the replies, not one per reply
         async with asyncio.timeout(connection.socket_timeout):
             return await self._read(connection, commands)
@@ -192,13 +227,15 @@ class RedisBatcher:
             results.append(response)
         return results
 
-    async def _send(self, commands: Sequence[tuple[Any, Mapping[str, Any]]]) -> AbstractConnection:
+    async def _send(
+        self, lane: _Lane, commands: Sequence[tuple[Any, Mapping[str, Any]]]
+    ) -> AbstractConnection:
         packed: list[bytes] | None = None
         for attempt in (1, 2):
-            connection = self._connection
+            connection = lane.connection
             if connection is None:
                 pool = self.redis.connection_pool
-                connection = self._connection = pool.make_connection()  # type: ignore[no-untyped-call]
+                connection = lane.connection = pool.make_connection()  # type: ignore[no-untyped-call]
             try:
                 await connection.connect()
                 if packed is None:
@@ -207,13 +244,14 @@ class RedisBatcher:
                 return connection
             except (RedisConnectionError, OSError):
                 # nothing was read: the write is retried once, on a new connection
-                await self._disconnect()
+                await self._disconnect(lane)
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
-    async def _disconnect(self) -> None:
-        connection, self._connection = self._connection, None
+    @staticmethod
+    async def _disconnect(lane: _Lane) -> None:
+        connection, lane.connection = lane.connection, None
         if connection is not None:
             with contextlib.suppress(RedisError, OSError):
                 await connection.disconnect(nowait=True)
