@@ -1,13 +1,16 @@
 """Group commit for Redis: commands from concurrent requests share one pipeline round trip.
 
 A caller hands :meth:`RedisBatcher.submit` a function that queues its commands
-on a pipeline and awaits its own results. Everything submitted while the
-previous batch is in flight goes out together in the next one, so under load
-one round trip serves many requests, and alone a request waits for exactly one
-round trip, as it would without batching.
+on a pipeline and awaits its own results. Everything submitted in one turn of
+the event loop goes out together; batches go out on a few connections of the
+batcher's own (``lanes``), and while every lane has a batch in flight what is
+submitted waits and goes out together in the next one. So under load one
+round trip serves many requests, and alone a request waits for exactly one
+round trip, as it would without batching. A caller's commands stay in order;
+two callers' batches may run in either order.
 
 The pipeline only collects the commands: the batcher writes them itself, as one
-packed write, on a connection of its own, and reads the replies in order. The
+packed write, and reads the replies in order. The
 client's pipeline execution (taking a pooled connection under a lock, probing
 it for stray data, retrying, recording pool metrics, handing it back) cost
 several times more than the commands of a small batch. Nothing is retried
