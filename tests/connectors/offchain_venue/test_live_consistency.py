@@ -107,4 +107,5 @@ async def test_book_equals_fresh_snapshots_at_the_same_update_id_for_a_minute(
         # The books really moved: most checkpoints saw a new state.
         assert len(seen) > MIN_CHECKPOINTS // len(ids), (market_id, len(seen))
         assert metrics[market_id].quarantines == 0, metrics[market_id]
-        assert metrics[market_id].diffs_applied > len(seen)
+        # every state checked came from an applied diff (a slow market may have them all checked)
+        assert metrics[market_id].diffs_applied >= len(seen)
