@@ -84,15 +84,16 @@ def line_search(
     slope: float,
     first: float,
     floor: float,
-) -> tuple[float, float] | None:
-    """Best step in ``(0, span]`` for ``phi`` (``phi(0) = f0``, rising at 0 with ``slope``).
+) -> tuple[float, float, bool]:
+    """Best step in ``(0, span]`` for ``phi`` (``phi(0) = f0``, rising at 0 with ``slope``)
+    and its value; a step of 0 if no step gains more than ``floor``, then with whether a
+    bound (-inf) was met on the way (the move is blocked rather than done).
 
     A parabola through the value and slope at 0 and the value at ``first`` predicts the
-    gain (None if negligible) and the best step; the step then grows while the value
+    gain (none if negligible) and the best step; the step then grows while the value
     rises (or shrinks while none beats 0), and Brent's method finds the best step inside
     the bracket. A best step against a bound (the value falls off a cliff to -inf just
     after it) is refined by bisection, since there the loss is linear in the error.
-    A gain of at most ``floor`` counts as none.
     """
     cliff = INF
 
@@ -110,7 +111,7 @@ def line_search(
         c = (f1 - f0 - slope * t1) / (t1 * t1)
         if c < 0.0:
             if slope * slope / (-4.0 * c) <= floor and f1 - f0 <= floor:
-                return None
+                return 0.0, f0, False
             guess = min(span, slope / (-2.0 * c))
         else:
             guess = min(span, t1 * _GROW)
@@ -130,7 +131,7 @@ def line_search(
             nxt = pts[1][0] * _GOLD
             if slope * nxt <= floor:
                 # a step this short cannot gain more (the value is concave near 0)
-                return None
+                return 0.0, f0, cliff < INF
             pts.append((nxt, at(nxt)))
         else:
             tol = max(t * _XREL, span * _FINEST)
@@ -150,7 +151,7 @@ def line_search(
             else:
                 break
         t = lo
-    return (t, ft) if ft - f0 > floor else None
+    return (t, ft, False) if ft - f0 > floor else (0.0, f0, cliff < INF)
 
 
 def scan(

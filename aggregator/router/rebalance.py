@@ -50,6 +50,8 @@ _FIRST_STEP = 0.05
 """First step of a pair's line search, as a fraction of what can move."""
 _MOVES_PER_PATH = 4
 """Moves allowed per path in the re-balance."""
+_SPREAD = 1e-3
+"""Marginal rates this far apart (relative) after the search call for a re-balance."""
 _REPAIRS = 8
 """Cuts allowed while making an infeasible start feasible."""
 _SCAN = 8
@@ -79,8 +81,9 @@ def _marginals(runs: Runs, h: float) -> tuple[dict[int, float], dict[int, float]
 
 def _move(
     runs: Runs, src: int, dst: int, slope: float, steps: dict[tuple[int, int], float]
-) -> list[float] | None:
-    """The allocation after the best move from ``src`` to ``dst``, None if none gains."""
+) -> list[float] | bool:
+    """The allocation after the best move from ``src`` to ``dst``; if none gains, whether
+    a bound blocked the way."""
     sp, alloc, f0 = runs.sp, runs.alloc, runs.value
     a_src, a_dst = alloc[src], alloc[dst]
     # the gas of a path the move opens
@@ -90,10 +93,9 @@ def _move(
         return runs.value_with({src: a_src - t, dst: a_dst + t}) - opening
 
     first = steps.get((src, dst), _FIRST_STEP * (min(a_src, a_dst) or a_src))
-    found = line_search(phi, a_src * _KEEP, f0, slope, first, _NEGLIGIBLE * abs(f0))
-    if found is None:
-        return None
-    t = found[0]
+    t, _, blocked = line_search(phi, a_src * _KEEP, f0, slope, first, _NEGLIGIBLE * abs(f0))
+    if t <= 0.0:
+        return blocked
     steps[(src, dst)] = steps[(dst, src)] = t
     moved = alloc[:]
     moved[src] -= t
@@ -190,20 +192,23 @@ def _ascend(runs: Runs) -> bool:
             reverse=True,
         )
         # the steepest pair first; a pair held back by a bound gives way to the next
+        blocked = []
         for slope, src, dst in pairs[:_PAIR_TRIES]:
             moved = _move(runs, src, dst, slope, steps)
-            if moved is not None:
+            if isinstance(moved, list):
                 runs.reset(moved)
                 break
+            if moved:
+                blocked.append((src, dst))
         else:
             # held back near the start: a bound may block only part of the way
-            for _, src, dst in pairs[:_PAIR_TRIES]:
-                moved = _scan(runs, src, dst)
-                if moved is not None:
-                    runs.reset(moved)
+            for src, dst in blocked:
+                scanned = _scan(runs, src, dst)
+                if scanned is not None:
+                    runs.reset(scanned)
                     break
             else:
-                return bool(pairs)
+                return bool(blocked)
     return False
 
 
@@ -234,14 +239,28 @@ def _at_bound(sp: Splitter, sol: Solution) -> bool:
     return False
 
 
+def _unbalanced(sp: Splitter, sol: Solution) -> bool:
+    """Whether the active paths' marginal rates after the search differ by more than the
+    search's resolution explains (a curve steep within one chunk, such as a pool close
+    to its last unit for an exact output)."""
+    rates = [sp.rate(j, sol.alloc[j] * _H, sol.state) for j in sol.active]
+    top = max(rates)
+    return top > 0.0 and top - min(rates) > _SPREAD * top
+
+
 def polish(sp: Splitter, sol: Solution) -> Solution:
     """Re-balance the active paths of a feasible solution for the order fills execute in,
     when some of them share a market or one is at a bound (there the search's chunks
-    leave part of the bound unused, and the order fills run in decides what fits)."""
+    leave part of the bound unused, and the order fills run in decides what fits), or
+    their marginal rates are still apart."""
     active = sol.active
-    if len(active) < 2 or not (_shares_market(sp, active) or _at_bound(sp, sol)):
+    if len(active) < 2 or not (
+        _shares_market(sp, active) or _at_bound(sp, sol) or _unbalanced(sp, sol)
+    ):
         return sol
     alloc = _balance(sp, sol.alloc[:], active)
+    if alloc == sol.alloc:
+        return sol
     return Solution(alloc, sol.last_rate, state=sol.state, rebalanced=True)
 
 

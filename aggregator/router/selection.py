@@ -27,12 +27,15 @@ from dataclasses import dataclass, field
 
 from aggregator.models.quote import ExclusionReason
 from aggregator.router.rebalance import polish, rescue
+from aggregator.router.sequential import Runs
 from aggregator.router.split import Solution, Splitter
 
 __all__ = ["SplitResult", "optimize"]
 
 _UNSURE = 4.0
 """A shared-market path's surplus within this many times its gas is checked by re-solving."""
+_GAS_SIGNIFICANT = 1e-4
+"""Gas above this fraction of the value is worth trials of its own."""
 
 
 @dataclass(slots=True)
@@ -59,13 +62,14 @@ def _solve(
     return polish(sp, sol) if sol.feasible else sol
 
 
-def _surplus(sp: Splitter, sol: Solution, j: int, rate: float, joint: float) -> float:
+def _surplus(sp: Splitter, sol: Solution, runs: Runs, j: int, rate: float) -> float:
     """What path ``j`` adds beyond what its share would earn at the marginal rate, given
-    the other paths' fills."""
-    without = sp.joint(sol, skip=j)
+    the other paths' fills (``runs``: the solution's paths as they execute)."""
+    # what the path adds to the output, or to the input, executed among the others
+    added = runs.value - runs.value_with({j: 0.0})
     if sp.forward:
-        return joint - without - rate * sol.alloc[j]
-    return sol.alloc[j] - rate * (joint - without)
+        return added - rate * sol.alloc[j]
+    return sol.alloc[j] + rate * added
 
 
 def _redundant(sp: Splitter, active: list[int]) -> set[int]:
@@ -106,6 +110,21 @@ def _rank(rows: list[list[float]]) -> int:
     return rank
 
 
+def _merges(
+    sp: Splitter, sol: Solution, runs: Runs, j: int, partners: list[int], current: float
+) -> bool:
+    """Whether handing path ``j``'s share to one of ``partners`` (paths sharing a market
+    with it) and saving its gas already beats the current split.
+
+    Executed in order, paths sharing a market are not additive: the split where they
+    balance may be worse than one without ``j``, which the surplus cannot tell.
+    """
+    gas = sum(sp.fixed[i] for i in sol.active if i != j) if sp.forward else 0.0
+    # exact output: the gross shrinks by the gas of the path dropped
+    given = sol.alloc[j] - (0.0 if sp.forward else sp.fixed[j])
+    return any(runs.value_with({j: 0.0, k: sol.alloc[k] + given}) - gas > current for k in partners)
+
+
 def _drop_candidates(sp: Splitter, sol: Solution) -> tuple[list[int], set[int]]:
     """Active paths worth trying without, most promising first.
 
@@ -115,27 +134,30 @@ def _drop_candidates(sp: Splitter, sol: Solution) -> tuple[list[int], set[int]]:
     or book with another active path (the freed capacity goes to the other path at its
     own rate), or sharing a market with one while its surplus is within a few times its
     gas (the other path's fills move with it), or redundant with the others
-    (:func:`_redundant`, returned too).
+    (:func:`_redundant`, returned too), or whose share a path sharing a market with it
+    takes to advantage (:func:`_merges`).
     """
     active = sol.active
     redundant = _redundant(sp, active)
     rate = min(sol.last_rate[j] for j in active)
-    joint = sp.joint(sol)
+    runs = Runs(sp, active, sol.alloc)
     tiny = max(sol.alloc[j] for j in active) * 1e-6
     saturated = {j for j in active if sp.rate(j, tiny, sol.state) < 0.0}
+    current = runs.value - (sum(sp.fixed[j] for j in active) if sp.forward else 0.0)
     scored = []
     for j in active:
         if sp.fixed[j] <= 0.0:
             continue
-        surplus = _surplus(sp, sol, j, rate, joint)
+        surplus = _surplus(sp, sol, runs, j, rate)
         others = [k for k in sp.conflicts[j] if k != j and sol.alloc[k] > 0.0]
         shares_bound = bool(others) and (j in saturated or any(k in saturated for k in others))
-        shares_market = any(sp.routes[j].markets & sp.routes[k].markets for k in others)
+        partners = [k for k in others if sp.routes[j].markets & sp.routes[k].markets]
         if (
             surplus < sp.fixed[j]
             or j in redundant
             or shares_bound
-            or (shares_market and surplus < _UNSURE * sp.fixed[j])
+            or (partners and surplus < _UNSURE * sp.fixed[j])
+            or (partners and _merges(sp, sol, runs, j, partners, current))
         ):
             scored.append((surplus - sp.fixed[j], j))
     return [j for _, j in sorted(scored)], redundant
@@ -148,22 +170,37 @@ def _best_trial(
     members: list[bool],
     changes: list[tuple[int, int]],
     floor: float,
+    active: list[int],
     cold: frozenset[int] | set[int] = frozenset(),
 ) -> tuple[int, int, list[bool], Solution] | None:
     """The best feasible solution better than ``floor`` among member changes
     ``(drop, add)`` (``add`` -1 for none); dropping a path of ``cold`` re-splits from
-    scratch (the current split is no floor when paths are redundant: it keeps them all)."""
+    scratch (the current split is no floor when paths are redundant: it keeps them all).
+
+    Where a dropped path's gas is significant, idle paths at least as dear in gas are
+    tried without too: the search, blind to gas, would hand the share to such a twin.
+    """
     best: tuple[int, int, list[bool], Solution] | None = None
     for drop, add in changes:
         trial_members = members[:]
         trial_members[drop] = False
         if add >= 0:
             trial_members[add] = True
-        # dropping only: the others' shares only grow, so the current split is a floor
-        start = warm if add < 0 and drop not in cold else None
-        trial = _solve(sp, total, trial_members, start)
-        if trial.feasible and (value := sp.value(trial)) > floor:
-            floor, best = value, (drop, add, trial_members, trial)
+        variants = [trial_members]
+        if add < 0 and sp.fixed[drop] > _GAS_SIGNIFICANT * abs(floor):
+            dear = [
+                k
+                for k, m in enumerate(trial_members)
+                if m and k not in active and sp.fixed[k] >= sp.fixed[drop]
+            ]
+            if dear and len(dear) < sum(trial_members):
+                variants.append([m and k not in dear for k, m in enumerate(trial_members)])
+        for trial_members in variants:
+            # dropping only: the others' shares only grow, so the current split is a floor
+            start = warm if add < 0 and drop not in cold else None
+            trial = _solve(sp, total, trial_members, start)
+            if trial.feasible and (value := sp.value(trial)) > floor:
+                floor, best = value, (drop, add, trial_members, trial)
     return best
 
 
@@ -242,17 +279,20 @@ def optimize(sp: Splitter, total: float, members: list[bool] | None = None) -> S
             continue
         # every redundant path is tried: which one to drop depends on the split
         drops = [(j, -1) for k, j in enumerate(candidates) if k < 3 or j in redundant]
-        found = _best_trial(sp, warm, total, members, drops, current, redundant)
+        found = _best_trial(sp, warm, total, members, drops, current, active, redundant)
         if found is None:
             # a path dropped for gas may do better in place of one still used
             gassed = [j for j, r in statuses.items() if r is ExclusionReason.GAS_EXCEEDS_GAIN]
             swaps = [(a, d) for d in gassed for a in active]
-            found = _best_trial(sp, warm, total, members, swaps, current)
+            found = _best_trial(sp, warm, total, members, swaps, current, active)
         if found is None:
             break
-        drop, add, members, sol = found
+        _, add, trial_members, sol = found
         statuses.pop(add, None)
-        statuses[drop] = ExclusionReason.GAS_EXCEEDS_GAIN
+        for k, m in enumerate(members):
+            if m and not trial_members[k] and k != add:
+                statuses[k] = ExclusionReason.GAS_EXCEEDS_GAIN
+        members = trial_members
         moves += 1
     return SplitResult(
         alloc=sol.alloc, statuses=statuses, shortfall=sol.shortfall, best_single=single
