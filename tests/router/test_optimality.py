@@ -33,10 +33,11 @@ from tests.router.sim import (
 # Seeds from wider sweeps whose markets are hard to split: two parallel pools on each
 # of two hops (four paths spanning three ways of splitting), thin pools shared by paths
 # whose order of execution decides what reaches the next hop, an inventory every path
-# needs exhausted by the best ones, a lone path whose gas dwarfs its gain, inventories
-# drawn to their end by paths that share markets with paths executed before them.
-HARD_EXACT_IN = (20904, 21804, 22478, 24528, 25107, 25257, 25800, 28498, 29585, 30064)
-HARD_EXACT_OUT = (40575, 43465, 44529, 46352, 47932)
+# needs exhausted by the best ones, a lone path whose gas dwarfs its gain (and its twin's),
+# inventories drawn to their end by paths that share markets with paths executed before
+# them, a pool close to its last unit, a small path whose partner does better alone.
+HARD_EXACT_IN = (20904, 21804, 22478, 24528, 25107, 25257, 25800, 28498, 29585, 30064, 70381)
+HARD_EXACT_OUT = (40575, 43465, 44529, 46352, 47932, 86717, 87186)
 EXACT_IN = scenarios(90, QuoteMode.EXACT_IN) + at_seeds(HARD_EXACT_IN, QuoteMode.EXACT_IN)
 EXACT_OUT = scenarios(24, QuoteMode.EXACT_OUT, max_paths=3, first_seed=10_000) + at_seeds(
     HARD_EXACT_OUT, QuoteMode.EXACT_OUT
