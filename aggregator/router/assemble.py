@@ -19,6 +19,7 @@ from aggregator.models.quote import (
 from aggregator.models.units import BPS
 from aggregator.router.execution import ExactRun
 from aggregator.router.prepared import PreparedSnapshot, RoutePath
+from aggregator.router.trusted import build
 
 __all__ = ["Fill", "assemble", "legs_of"]
 
@@ -68,7 +69,8 @@ def assemble(
         route = routes[j]
         mid_out += legs[0][0] * route.mid_rate
         quote_legs = tuple(
-            QuoteLeg.model_construct(
+            build(
+                QuoteLeg,
                 kind=hop.kind.value,
                 venue=hop.venue,
                 market_id=hop.market_id,
@@ -83,8 +85,12 @@ def assemble(
             for hop, (leg_in, leg_out) in zip(route.hops, legs, strict=True)
         )
         paths.append(
-            QuotePath.model_construct(
-                legs=quote_legs, amount_in=legs[0][0], amount_out=legs[-1][1], share_bps=share
+            build(
+                QuotePath,
+                legs=quote_legs,
+                amount_in=legs[0][0],
+                amount_out=legs[-1][1],
+                share_bps=share,
             )
         )
     decimals = prep.decimals
@@ -93,7 +99,8 @@ def assemble(
     )
     impact = (mid_out - fill.gross_out) / mid_out * BPS if mid_out > 0 else 0.0
     improvement = (amount_out - single) / single * BPS if single > 0 else 0.0
-    return Quote.model_construct(
+    return build(
+        Quote,
         id=uuid.uuid4().hex,
         request=request,
         amount_in=amount_in,

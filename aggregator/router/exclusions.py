@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from aggregator.models.quote import Exclusion, ExclusionReason, QuoteRequest
 from aggregator.router.paths import CandidatePaths
 from aggregator.router.prepared import PreparedSnapshot, RoutePath
+from aggregator.router.trusted import build
 
 __all__ = ["PathFate", "build_exclusions"]
 
@@ -110,8 +111,12 @@ def build_exclusions(
         else:
             fate = _market_fate(prep, market_id, request, candidates, route_fates)
             out.append(
-                Exclusion.model_construct(
-                    venue=market.venue, market_id=market_id, reason=fate[0], detail=fate[1]
+                build(
+                    Exclusion,
+                    venue=market.venue,
+                    market_id=market_id,
+                    reason=fate[0],
+                    detail=fate[1],
                 )
             )
         venue_fates[market.venue] = _further(
@@ -121,7 +126,5 @@ def build_exclusions(
         if venue in used_venues or venue in prep.excluded_venues:
             continue
         reason, detail = venue_fates.get(venue, (_R.NO_MARKET, "the venue serves no market"))
-        out.append(
-            Exclusion.model_construct(venue=venue, market_id=None, reason=reason, detail=detail)
-        )
+        out.append(build(Exclusion, venue=venue, market_id=None, reason=reason, detail=detail))
     return tuple(out)

@@ -55,6 +55,7 @@ from aggregator.router.paths import CandidatePaths, PathCache
 from aggregator.router.prepared import PreparedSnapshot, RoutePath, node_key
 from aggregator.router.selection import optimize
 from aggregator.router.split import Splitter
+from aggregator.router.trusted import build
 
 __all__ = ["Router"]
 
@@ -152,7 +153,8 @@ class Router:
             amount_out=amount_out,
             single=single,
             costs=self._costs(prep, routes, fill, legs_wei, settle_wei, settle),
-            settlement=SettlementPlan.model_construct(
+            settlement=build(
+                SettlementPlan,
                 source_chain=source.key,
                 source_chain_id=source.chain_id,
                 destination_chain=destination.key,
@@ -314,7 +316,8 @@ class Router:
                     fees += embedded_fee(out, markets[hop.market_id].fee_bps)
                 else:
                     transfer += embedded_fee(out, bps)
-        return CostBreakdown.model_construct(
+        return build(
+            CostBreakdown,
             venue_fees=fees,
             gas=fill.gas,
             settlement_gas=settle,
