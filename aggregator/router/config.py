@@ -26,6 +26,12 @@ class RouterConfig(BaseModel):
     snapshot_cache_size: int = Field(
         default=4, ge=1, description="Snapshots whose precomputed structures are kept."
     )
+    book_cache_size: int = Field(
+        default=256,
+        ge=1,
+        description="Book sides whose float and exact models are kept across snapshots "
+        "while the book object is unchanged.",
+    )
     quote_ttl_s: int = Field(default=30, gt=0, description="Seconds a quote stays valid.")
     chain_trade_gas: int = Field(
         default=120_000, ge=0, description="Gas units of one trade at a chain location (a swap)."

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from decimal import Decimal
 
-from aggregator.models.liquidity import AmmCurve, BookLevel, OrderBook
-from aggregator.models.market import Side
+from aggregator.models.liquidity import AmmCurve
 from aggregator.models.units import BPS
 
 __all__ = ["INF", "FloatAmm", "FloatBook", "FloatHop", "FloatTransfer", "amm_slots"]
@@ -115,20 +113,30 @@ class FloatBook:
         self.f = (BPS - fee_bps) / BPS
 
     @classmethod
-    def from_book(cls, i: int, book: OrderBook, side: Side) -> FloatBook:
-        shift = book.quote_decimals - book.base_decimals
-        levels: Sequence[BookLevel] = book.bids if side is Side.SELL_BASE else book.asks
+    def from_levels(
+        cls, i: int, levels: Sequence[tuple[int, int, int]], sell: bool, fee_bps: int
+    ) -> FloatBook:
+        """From exact levels ``(price numerator, price denominator, size)`` in base units,
+        best first (the bids when ``sell``, else the asks)."""
         cum_in = [0.0]
         cum_out = [0.0]
-        for price, size in levels:
-            quote = float(Decimal(price).scaleb(shift)) * size
-            if side is Side.SELL_BASE:
+        for num, den, size in levels:
+            quote = num / den * size
+            if sell:
                 cum_in.append(cum_in[-1] + size)
                 cum_out.append(cum_out[-1] + quote)
             else:
                 cum_in.append(cum_in[-1] + quote)
                 cum_out.append(cum_out[-1] + size)
-        return cls(i, cum_in, cum_out, book.fee_bps)
+        return cls(i, cum_in, cum_out, fee_bps)
+
+    def at_slot(self, i: int) -> FloatBook:
+        """The same curve over state slots from ``i`` (another snapshot's layout)."""
+        out = FloatBook.__new__(FloatBook)
+        for name in FloatBook.__slots__:
+            setattr(out, name, getattr(self, name))
+        out.i = i
+        return out
 
     def _gross(self, z: float) -> float:
         k = bisect_right(self.cum_in, z) - 1

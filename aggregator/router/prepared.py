@@ -4,10 +4,16 @@ A :class:`PreparedSnapshot` holds what does not depend on the request: which
 markets are usable (liquidity present, not stale or quarantined), asset decimals,
 the float curves and exact models of every market side (built on first use), the
 state-vector layout, and the compiled candidate routes per (sell, buy, hop limit).
+
+A book side's curves (hundreds of levels) outlive the snapshot: a :class:`BookCache`
+shared by a router's snapshots keeps them while the book object is the same (a
+book is immutable; a changed book is a new object), so a new block does not
+rebuild books the venue left alone.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
@@ -23,11 +29,42 @@ from aggregator.router.exact import ExactAmm, ExactBook, ExactHop, ExactTransfer
 from aggregator.router.graph import Hop, HopKind
 from aggregator.router.paths import CandidatePaths
 
-__all__ = ["PreparedSnapshot", "RoutePath", "node_key"]
+__all__ = ["BookCache", "PreparedSnapshot", "RoutePath", "node_key"]
 
 
 def node_key(node: AssetAt) -> str:
     return f"{node.asset}@{node.location.key}"
+
+
+class BookCache:
+    """Both models of book sides, per book object, market, side and minimum size (LRU)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[
+            tuple[int, str, Side, int], tuple[OrderBook, FloatBook, ExactBook]
+        ] = OrderedDict()
+
+    def side(
+        self, market_id: str, book: OrderBook, side: Side, min_base: int
+    ) -> tuple[FloatBook, ExactBook]:
+        """The float curve (at state slot 0) and the exact model of one side of ``book``."""
+        key = (id(book), market_id, side, min_base)
+        found = self._entries.get(key)
+        if found is not None and found[0] is book:
+            self._entries.move_to_end(key)
+            return found[1], found[2]
+        sell = side is Side.SELL_BASE
+        levels = _ratios(book, sell)
+        curve = FloatBook.from_levels(0, levels, sell, book.fee_bps)
+        exact = ExactBook(
+            f"{market_id}:{side}", sell, levels, book.lot_size, book.fee_bps, min_base
+        )
+        # the book is kept with its models, so its id is not reused while cached
+        self._entries[key] = (book, curve, exact)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return curve, exact
 
 
 @dataclass(slots=True)
@@ -54,10 +91,15 @@ class PreparedSnapshot:
     """Request-independent structures of one :class:`MarketSnapshot`."""
 
     def __init__(
-        self, snapshot: MarketSnapshot, config: RouterConfig, decimals: Mapping[str, int]
+        self,
+        snapshot: MarketSnapshot,
+        config: RouterConfig,
+        decimals: Mapping[str, int],
+        books: BookCache | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.config = config
+        self.books = books or BookCache(config.book_cache_size)
         self.excluded_markets: dict[str, Exclusion] = {}
         self.excluded_venues: dict[str, Exclusion] = {}
         for exclusion in snapshot.excluded:
@@ -145,7 +187,9 @@ class PreparedSnapshot:
             model = FloatAmm(slot if sell else slot + 1, slot + 1 if sell else slot, liq.fee_bps)
         else:
             slot = self._alloc(f"book:{hop.market_id}:{hop.side}", (0.0, 0.0))
-            model = FloatBook.from_book(slot, liq, hop.side)
+            min_base = self.snapshot.markets[hop.market_id].min_size
+            curve, _ = self.books.side(hop.market_id, liq, hop.side, min_base)
+            model = curve.at_slot(slot)
         self._float[(hop.market_id, hop.side)] = model
         return model
 
@@ -165,14 +209,7 @@ class PreparedSnapshot:
                 hop.market_id, sell, liq.reserve_base, liq.reserve_quote, liq.fee_bps, min_base
             )
         else:
-            model = ExactBook(
-                f"{hop.market_id}:{hop.side}",
-                sell,
-                _ratios(liq, sell),
-                liq.lot_size,
-                liq.fee_bps,
-                min_base,
-            )
+            _, model = self.books.side(hop.market_id, liq, hop.side, min_base)
         self._exact[(hop.market_id, hop.side)] = model
         return model
 

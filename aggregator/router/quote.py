@@ -52,7 +52,7 @@ from aggregator.router.exclusions import PathFate, build_exclusions
 from aggregator.router.execution import execute, integer_split
 from aggregator.router.graph import HopKind, build_graph
 from aggregator.router.paths import CandidatePaths, PathCache
-from aggregator.router.prepared import PreparedSnapshot, RoutePath, node_key
+from aggregator.router.prepared import BookCache, PreparedSnapshot, RoutePath, node_key
 from aggregator.router.selection import optimize
 from aggregator.router.split import Splitter
 from aggregator.router.trusted import build
@@ -72,6 +72,7 @@ class Router:
         self._decimals = dict(decimals or {})
         self.paths = PathCache(self.config.path_cache_size, self.config.max_paths)
         self._prepared: OrderedDict[int, PreparedSnapshot] = OrderedDict()
+        self._books = BookCache(self.config.book_cache_size)
 
     def prepare(self, snapshot: MarketSnapshot) -> PreparedSnapshot:
         """The per-snapshot structures (built once per snapshot object)."""
@@ -79,7 +80,7 @@ class Router:
         if found is not None and found.snapshot is snapshot:
             self._prepared.move_to_end(id(snapshot))
             return found
-        found = PreparedSnapshot(snapshot, self.config, self._decimals)
+        found = PreparedSnapshot(snapshot, self.config, self._decimals, self._books)
         self._prepared[id(snapshot)] = found
         while len(self._prepared) > self.config.snapshot_cache_size:
             self._prepared.popitem(last=False)
