@@ -87,6 +87,18 @@ def _redundant(sp: Splitter, active: list[int]) -> set[int]:
     if len(linked) < 3:
         return set()
     markets = sorted(set().union(*(sp.routes[j].markets for j in linked)))
+    # 0/1 rows independent modulo 2 are independent over the reals (the usual case)
+    bit = {m: 1 << k for k, m in enumerate(markets)}
+    basis: list[int] = []
+    for j in linked:
+        row = sum(bit[m] for m in sp.routes[j].markets)
+        for b in basis:
+            row = min(row, row ^ b)
+        if not row:
+            break
+        basis.append(row)
+    else:
+        return set()
     rows = {j: [1.0 if m in sp.routes[j].markets else 0.0 for m in markets] for j in linked}
     full = _rank(list(rows.values()))
     return {j for j in linked if _rank([r for k, r in rows.items() if k != j]) == full}

@@ -188,6 +188,8 @@ class Splitter:
         n = len(alloc)
         cache: list[_Entry | None] = [None] * n
         cache_chunk = chunk
+        live = [j for j in range(n) if members[j]]
+        forward, fixed, links = self.forward, self.fixed, self.price_links
         while remaining > self._tol:
             c = chunk if remaining > chunk else remaining
             if c != cache_chunk:
@@ -195,9 +197,7 @@ class Splitter:
                 cache_chunk = c
             best, best_rate = -1, 0.0
             best_entry: _Entry = (0.0, 0.0, False)
-            for j in range(n):
-                if not members[j]:
-                    continue
+            for j in live:
                 entry = cache[j]
                 if entry is None:
                     entry = cache[j] = self._evaluate(j, c, st)
@@ -212,14 +212,15 @@ class Splitter:
                 st[:] = saved
                 cache[best] = self._evaluate(best, c, st)
                 continue
-            if not self.forward and alloc[best] == 0.0:
-                remaining += self.fixed[best]
+            if not forward and alloc[best] == 0.0:
+                remaining += fixed[best]
             alloc[best] += amount
             last[best] = best_rate
             remaining -= amount
             if best_entry[2]:
                 members[best] = False
-            for k in self.price_links[best]:
+                live.remove(best)
+            for k in links[best]:
                 cache[k] = None
         return max(remaining, 0.0) if remaining > self._tol else 0.0
 
