@@ -31,7 +31,8 @@ __all__ = [
 _REPAIRS = 8
 """Exact runs allowed while moving rounding overshoots off paths at a bound."""
 _UNDER = 1_000_000
-"""A path cut back to a bound is cut to this much (one part in it) under the bound."""
+"""A path cut back to a bound is cut to this much (one part in it) under the bound when
+the paths taking the rest share a market with it (their fills move its prices)."""
 
 
 def _base_amount(hop: ExactHop, amount_in: int, amount_out: int) -> int:
@@ -236,9 +237,10 @@ def execute(
         if not free:
             break
         fits = largest_executable(paths, amounts, dict(caps), f, backward=backward)
-        # a little under the bound: the paths taking the rest may run first and move
-        # prices this path sees
-        fits -= fits // _UNDER
+        if any(not r.startswith("cap:") for k in free for r in resources[k] & resources[f]):
+            # a little under the bound: the paths taking the rest may run first and move
+            # prices this path sees on a market they share
+            fits -= fits // _UNDER
         extra = integer_split(amounts[f] - fits, [float(amounts[k]) for k in free])
         amounts[f] = fits
         for k, more in zip(free, extra, strict=True):

@@ -181,13 +181,16 @@ def _ascend(runs: Runs) -> bool:
     steps: dict[tuple[int, int], float] = {}
     for _ in range(_MOVES_PER_PATH * len(order)):
         up, down = _marginals(runs, _H * max(runs.alloc[j] for j in order))
+        # a path at a bound takes more only from a path drawing on the same bound: its
+        # marginal value is then what it gives back when it takes less
+        gain = {j: up[j] if math.isfinite(up[j]) else down[j] for j in order}
         pairs = sorted(
             (
-                (up[d] - down[s], s, d)
+                (gain[d] - down[s], s, d)
                 for s in order
                 if runs.alloc[s] > 0.0 and math.isfinite(down[s])
                 for d in order
-                if d != s and math.isfinite(up[d]) and up[d] - down[s] > _AGREE * abs(up[d])
+                if d != s and math.isfinite(gain[d]) and gain[d] - down[s] > _AGREE * abs(gain[d])
             ),
             reverse=True,
         )
