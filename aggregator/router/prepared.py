@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aggregator.market.snapshot import MarketSnapshot
 from aggregator.models.assets import AssetAt
@@ -26,6 +26,7 @@ from aggregator.router.config import RouterConfig
 from aggregator.router.costs import GasPricing, gas_pricing, path_gas_wei
 from aggregator.router.curves import FloatAmm, FloatBook, FloatHop, FloatTransfer
 from aggregator.router.exact import ExactAmm, ExactBook, ExactHop, ExactTransfer
+from aggregator.router.fused import Op, PathFn, fuse
 from aggregator.router.graph import Hop, HopKind
 from aggregator.router.paths import CandidatePaths
 
@@ -85,6 +86,14 @@ class RoutePath:
     """Output per input at the mids, fees and costs aside (for price impact)."""
     unpriced: str | None
     """Why the path's gas cannot be valued, if it cannot."""
+    _fused: dict[Op, PathFn] = field(default_factory=dict)
+
+    def fused(self, op: Op) -> PathFn:
+        """The path's float hops fused for ``op`` (built on first use)."""
+        fn = self._fused.get(op)
+        if fn is None:
+            fn = self._fused[op] = fuse(self.fhops if op.forward else self.fhops_rev, op)
+        return fn
 
 
 class PreparedSnapshot:

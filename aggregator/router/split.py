@@ -29,10 +29,13 @@ from dataclasses import dataclass, field
 
 from aggregator.router.config import RouterConfig
 from aggregator.router.curves import INF
+from aggregator.router.fused import Op
 from aggregator.router.prepared import RoutePath
 
 __all__ = ["Solution", "Splitter"]
 
+_FORWARD = (Op.FWD, Op.FWD_COMMIT, Op.FWD_EXEC)
+_BACKWARD = (Op.BWD, Op.BWD_COMMIT, Op.BWD_EXEC)
 _Entry = tuple[float, float, bool]
 """(amount a path can take of the chunk, its rate, whether that amount is its last)."""
 
@@ -92,12 +95,11 @@ class Splitter:
             )
             for r in routes
         ]
-        self._hops = [r.fhops if forward else r.fhops_rev for r in routes]
-        """Each path's hops in the order a probe runs them."""
-        self._exec = [
-            tuple(h.fwd_exec if forward else h.bwd_exec for h in hops) for hops in self._hops
-        ]
-        """Each path's hops as executed (see :meth:`run`)."""
+        ops = _FORWARD if forward else _BACKWARD
+        self._probe = [r.fused(ops[0]) for r in routes]
+        self._commit_fn = [r.fused(ops[1]) for r in routes]
+        self._run = [r.fused(ops[2]) for r in routes]
+        """Each path's hops fused per operation (``fused.py``), in the order they run."""
         self._tol = 0.0
 
     # -- path primitives ----------------------------------------------------------------
@@ -105,21 +107,11 @@ class Splitter:
     def probe(self, j: int, amount: float, st: list[float]) -> float:
         """Output for ``amount`` in (forward) or input for ``amount`` out; -1 / inf if out of
         reach."""
-        if self.forward:
-            for h in self._hops[j]:
-                amount = h.fwd(amount, st)
-                if amount < 0.0:
-                    return -1.0
-            return amount
-        for h in self._hops[j]:
-            amount = h.bwd(amount, st)
-            if amount == INF:
-                return INF
-        return amount
+        return self._probe[j](amount, st)
 
     def rate(self, j: int, amount: float, st: list[float]) -> float:
         """Output per input for ``amount``; -1 if the path cannot take it."""
-        v = self.probe(j, amount, st)
+        v = self._probe[j](amount, st)
         if self.forward:
             return v / amount if v >= 0.0 else -1.0
         return amount / v if 0.0 < v < INF else -1.0
@@ -127,33 +119,14 @@ class Splitter:
     def _commit(self, j: int, amount: float, st: list[float]) -> bool:
         """Apply path ``j``'s fill to ``st``; False if a hop could not take it (``st`` is
         then partly changed: the caller restores it)."""
-        if self.forward:
-            for h in self._hops[j]:
-                amount = h.fwd_commit(amount, st)
-                if amount < 0.0:
-                    return False
-            return True
-        for h in self._hops[j]:
-            amount = h.bwd_commit(amount, st)
-            if amount == INF:
-                return False
-        return True
+        v = self._commit_fn[j](amount, st)
+        return v >= 0.0 if self.forward else v != INF
 
     def run(self, j: int, amount: float, st: list[float]) -> float:
         """Path ``j``'s fill as it executes (one swap per leg, after the fills already in
         ``st``), applied to ``st``: output for ``amount`` in (forward) or input for
         ``amount`` out; -1 / inf if out of reach (``st`` is then partly changed)."""
-        if self.forward:
-            for fn in self._exec[j]:
-                amount = fn(amount, st)
-                if amount < 0.0:
-                    return -1.0
-            return amount
-        for fn in self._exec[j]:
-            amount = fn(amount, st)
-            if amount == INF:
-                return INF
-        return amount
+        return self._run[j](amount, st)
 
     def _evaluate(self, j: int, chunk: float, st: list[float]) -> _Entry:
         v = self.probe(j, chunk, st)
