@@ -159,43 +159,55 @@ class Splitter:
         chunk: float,
     ) -> float:
         n = len(alloc)
-        cache: list[_Entry | None] = [None] * n
+        forward, fixed, links, tol = self.forward, self.fixed, self.price_links, self._tol
+        probe, commit, evaluate = self._probe, self._commit_fn, self._evaluate
+        # per path: the amount it can take of the chunk, its rate, whether that is its last
+        # (rate None: to be evaluated at the current state)
+        amounts = [0.0] * n
+        rates: list[float | None] = [None] * n
+        final = [False] * n
         cache_chunk = chunk
         live = [j for j in range(n) if members[j]]
-        forward, fixed, links = self.forward, self.fixed, self.price_links
-        while remaining > self._tol:
+        while remaining > tol:
             c = chunk if remaining > chunk else remaining
             if c != cache_chunk:
-                cache = [None] * n
+                rates = [None] * n
                 cache_chunk = c
             best, best_rate = -1, 0.0
-            best_entry: _Entry = (0.0, 0.0, False)
             for j in live:
-                entry = cache[j]
-                if entry is None:
-                    entry = cache[j] = self._evaluate(j, c, st)
-                if entry[1] > best_rate:
-                    best, best_rate, best_entry = j, entry[1], entry
+                r = rates[j]
+                if r is None:
+                    v = probe[j](c, st)
+                    if forward and v >= 0.0:
+                        amounts[j], r, final[j] = c, v / c, False
+                    elif not forward and 0.0 < v < INF:
+                        amounts[j], r, final[j] = c, c / v, False
+                    else:
+                        amounts[j], r, final[j] = evaluate(j, c, st)
+                    rates[j] = r
+                if r > best_rate:
+                    best, best_rate = j, r
             if best < 0:
                 break
-            amount = best_entry[0]
+            amount = amounts[best]
             saved = st[:]
-            if not self._commit(best, amount, st):
+            v = commit[best](amount, st)
+            if (v < 0.0) if forward else (v == INF):
                 # an inventory it shares was drawn on since its rate was cached
                 st[:] = saved
-                cache[best] = self._evaluate(best, c, st)
+                amounts[best], rates[best], final[best] = evaluate(best, c, st)
                 continue
             if not forward and alloc[best] == 0.0:
                 remaining += fixed[best]
             alloc[best] += amount
             last[best] = best_rate
             remaining -= amount
-            if best_entry[2]:
+            if final[best]:
                 members[best] = False
                 live.remove(best)
             for k in links[best]:
-                cache[k] = None
-        return max(remaining, 0.0) if remaining > self._tol else 0.0
+                rates[k] = None
+        return max(remaining, 0.0) if remaining > tol else 0.0
 
     def _single_dominates(self, a: int, amount: float, members: list[bool], step: float) -> bool:
         """True if no other path's first unit beats the last unit of path ``a``."""
