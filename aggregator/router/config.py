@@ -45,7 +45,7 @@ class RouterConfig(BaseModel):
         default=4, ge=2, description="Each refinement pass uses chunks this many times smaller."
     )
     search_levels: int = Field(
-        default=4,
+        default=3,
         ge=0,
         description="Refinement passes after the first; the split is resolved to the order "
         "divided by search_chunks * search_refine ** search_levels.",

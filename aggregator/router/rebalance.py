@@ -44,7 +44,7 @@ _H = 1e-7
 """Forward-difference step, as a fraction of the largest allocation."""
 _AGREE = 1e-7
 """Marginal values this close (relative) are equal: the split is balanced."""
-_NEGLIGIBLE = 1e-7
+_NEGLIGIBLE = 1e-6
 """A move gaining less than this fraction of the value ends the re-balance."""
 _FIRST_STEP = 0.05
 """First step of a pair's line search, as a fraction of what can move."""
