@@ -34,6 +34,8 @@ __all__ = ["SplitResult", "optimize"]
 
 _UNSURE = 4.0
 """A shared-market path's surplus within this many times its gas is checked by re-solving."""
+_GAS_NEGLIGIBLE = 1e-5
+"""Paths whose gas together is below this fraction of the value are all kept."""
 _GAS_SIGNIFICANT = 1e-4
 """Gas above this fraction of the value is worth trials of its own."""
 
@@ -273,6 +275,11 @@ def optimize(sp: Splitter, total: float, members: list[bool] | None = None) -> S
         if len(active) <= 1 and sum(members) <= 1:
             break
         current = sp.value(sol)
+        # dropping paths saves at most their gas: not worth the trials when it is negligible
+        if sum(sp.fixed[j] for j in active) <= _GAS_NEGLIGIBLE * (
+            abs(current) if sp.forward else total
+        ):
+            break
         # a split re-balanced for execution order is no floor for the search's model
         warm = None if sol.rebalanced else sol.alloc
         candidates, redundant = _drop_candidates(sp, sol)
