@@ -3,8 +3,8 @@
 The split search runs a path's hops thousands of times per quote (probe, commit,
 run as executed; forwards or backwards). Calling each hop's method in a loop
 costs more than the arithmetic it does, so each operation of a path is one
-function with the pool and transfer formulas written out in line (a book side,
-which bisects its levels, stays a call). The functions compute exactly what the
+function with the formulas of pools, transfers and book sides written out in
+line. The functions compute exactly what the
 hops' own methods compute, in the same order of float operations:
 ``tests/router/test_fused.py`` checks them against the methods.
 
@@ -15,11 +15,20 @@ constants by calling the generated factory.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from enum import Enum
 from functools import cache
 
-from aggregator.router.curves import _EPS, INF, FloatAmm, FloatBook, FloatHop, FloatTransfer
+from aggregator.router.curves import (
+    _EPS,
+    _SLACK,
+    INF,
+    FloatAmm,
+    FloatBook,
+    FloatHop,
+    FloatTransfer,
+)
 
 __all__ = ["Op", "fuse"]
 
@@ -86,8 +95,31 @@ def _transfer_bwd(k: int, op: Op) -> list[str]:
 
 
 def _book(k: int, op: Op) -> list[str]:
-    fail = "if x < 0.0: return -1.0" if op.forward else "if x == INF: return INF"
-    return [f"x = b{k}(x, st)", fail]
+    """A book side (FloatBook): ``st[s]`` input consumed, ``st[s + 1]`` gross output paid."""
+    if op.forward:
+        lines = [
+            f"z = st[s{k}] + x",
+            f"if z > lim_in{k}: return -1.0",
+            f"j = bisect_right(cin{k}, z) - 1",
+            f"gross = tot_out{k} if j >= nr{k} else cout{k}[j] + (z - cin{k}[j]) * rt{k}[j]",
+            f"out = (gross - st[s{k} + 1]) * f{k}",
+        ]
+        if op is not Op.FWD:
+            lines += [f"st[s{k}] = z", f"st[s{k} + 1] = gross"]
+        return [*lines, "x = out", "if x < 0.0: return -1.0"]
+    lines = [
+        f"w = st[s{k} + 1] + x / f{k}",
+        f"if w > lim_out{k} or not nr{k}: return INF",
+        f"j = min(bisect_left(cout{k}, w) - 1, nr{k} - 1)",
+        "if j < 0: j = 0",
+        f"y = cin{k}[j] + (w - cout{k}[j]) / rt{k}[j] - st[s{k}]",
+    ]
+    if op is not Op.BWD:
+        lines += ["if y == INF: return INF", f"st[s{k}] += y", f"st[s{k} + 1] += x / f{k}"]
+    return [*lines, "x = y", "if x == INF: return INF"]
+
+
+_BOOK_PARAMS = ("s", "cin", "cout", "rt", "nr", "tot_out", "lim_in", "lim_out", "f")
 
 
 @cache
@@ -103,11 +135,16 @@ def _factory(kinds: tuple[str, ...], op: Op) -> Callable[..., PathFn]:
             params += [f"c{k}", f"f{k}"]
             body += _transfer_fwd(k, op) if op.forward else _transfer_bwd(k, op)
         else:
-            params.append(f"b{k}")
+            params += [f"{name}{k}" for name in _BOOK_PARAMS]
             body += _book(k, op)
     inner = "\n".join("        " + line for line in [*body, "return x"])
     source = f"def bind({', '.join(params)}):\n    def run(x, st):\n{inner}\n    return run\n"
-    scope: dict[str, object] = {"EPS": _EPS, "INF": INF}
+    scope: dict[str, object] = {
+        "EPS": _EPS,
+        "INF": INF,
+        "bisect_left": bisect_left,
+        "bisect_right": bisect_right,
+    }
     exec(compile(source, f"<fused {op.value} {'-'.join(kinds)}>", "exec"), scope)
     bind = scope["bind"]
     assert callable(bind)
@@ -120,8 +157,17 @@ def _args(hop: FloatHop, op: Op) -> list[object]:
     if isinstance(hop, FloatTransfer):
         return [hop.i_cap, hop.f]
     assert isinstance(hop, FloatBook)
-    method: PathFn = getattr(hop, op.value)
-    return [method]
+    return [
+        hop.i,
+        hop.cum_in,
+        hop.cum_out,
+        hop.rates,
+        len(hop.rates),
+        hop.total_out,
+        hop.total_in * _SLACK,
+        hop.total_out * _SLACK,
+        hop.f,
+    ]
 
 
 def fuse(hops: Sequence[FloatHop], op: Op) -> PathFn:
