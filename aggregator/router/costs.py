@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
@@ -47,14 +47,21 @@ class GasPricing:
     """Chain key to output base units per wei."""
     unpriced: Mapping[str, str]
     """Chain key to why its gas cannot be valued (no chain state or reference price)."""
+    ratios: Mapping[str, tuple[int, int]] = field(init=False)
+    """``factors`` as (numerator, denominator), for integer arithmetic."""
+
+    def __post_init__(self) -> None:
+        ratios = {c: (f.numerator, f.denominator) for c, f in self.factors.items()}
+        object.__setattr__(self, "ratios", ratios)
 
     def cost(self, wei_by_chain: Mapping[str, int]) -> int:
         """Exact cost, rounded up per chain; every chain must be priced."""
         total = 0
+        ratios = self.ratios
         for chain, wei in wei_by_chain.items():
             if wei:
-                f = self.factors[chain] * wei
-                total += -(-f.numerator // f.denominator)
+                num, den = ratios[chain]
+                total -= -(num * wei) // den
         return total
 
     def estimate(self, wei_by_chain: Mapping[str, int]) -> float:
