@@ -110,21 +110,26 @@ def build_exclusions(
             fate = (known.reason, known.detail)
         else:
             fate = _market_fate(prep, market_id, request, candidates, route_fates)
-            out.append(
-                build(
-                    Exclusion,
-                    venue=market.venue,
-                    market_id=market_id,
-                    reason=fate[0],
-                    detail=fate[1],
-                )
-            )
+            out.append(_exclusion(prep, market.venue, market_id, fate))
         venue_fates[market.venue] = _further(
             venue_fates.get(market.venue), (fate[0], f"{market_id}: {fate[1]}")
         )
     for venue in snapshot.venues:
         if venue in used_venues or venue in prep.excluded_venues:
             continue
-        reason, detail = venue_fates.get(venue, (_R.NO_MARKET, "the venue serves no market"))
-        out.append(build(Exclusion, venue=venue, market_id=None, reason=reason, detail=detail))
+        fate = venue_fates.get(venue, (_R.NO_MARKET, "the venue serves no market"))
+        out.append(_exclusion(prep, venue, None, fate))
     return tuple(out)
+
+
+def _exclusion(
+    prep: PreparedSnapshot, venue: str, market_id: str | None, fate: PathFate
+) -> Exclusion:
+    """The exclusion of a venue or market, shared by the snapshot's quotes (it is frozen)."""
+    key = (venue, market_id, fate[0].value, fate[1])
+    found = prep.exclusions.get(key)
+    if found is None:
+        found = prep.exclusions[key] = build(
+            Exclusion, venue=venue, market_id=market_id, reason=fate[0], detail=fate[1]
+        )
+    return found

@@ -21,7 +21,7 @@ from aggregator.market.snapshot import MarketSnapshot
 from aggregator.models.assets import AssetAt
 from aggregator.models.liquidity import AmmCurve, Liquidity, OrderBook
 from aggregator.models.market import Side
-from aggregator.models.quote import Exclusion
+from aggregator.models.quote import Exclusion, SettlementPlan
 from aggregator.router.config import RouterConfig
 from aggregator.router.costs import GasPricing, gas_pricing, path_gas_wei
 from aggregator.router.curves import FloatAmm, FloatBook, FloatHop, FloatTransfer
@@ -87,6 +87,15 @@ class RoutePath:
     unpriced: str | None
     """Why the path's gas cannot be valued, if it cannot."""
     _fused: dict[Op, PathFn] = field(default_factory=dict)
+    mins: tuple[tuple[int, int, bool], ...] = ()
+    """(hop index, minimum base size, whether the hop sells base) of hops with a minimum."""
+
+    def __post_init__(self) -> None:
+        self.mins = tuple(
+            (k, x.min_base, getattr(x, "sell", True))
+            for k, x in enumerate(self.xhops)
+            if x.min_base
+        )
 
     def fused(self, op: Op) -> PathFn:
         """The path's float hops fused for ``op`` (built on first use)."""
@@ -151,6 +160,10 @@ class PreparedSnapshot:
         self._exact: dict[tuple[str, Side], ExactHop] = {}
         self._pricing: dict[str, GasPricing] = {}
         self.routes: dict[Hashable, list[RoutePath]] = {}
+        self.exclusions: dict[tuple[str, str | None, str, str], Exclusion] = {}
+        """Exclusions built for this snapshot's quotes (immutable, so quotes share them)."""
+        self.settlements: dict[tuple[str, str], SettlementPlan] = {}
+        """Settlement plans per (source chain, destination chain)."""
 
     # -- state layout -------------------------------------------------------------------
 

@@ -144,7 +144,6 @@ class Router:
             if j not in fill.members:
                 fates.setdefault(j, (_R.NOT_USED, "a better price elsewhere"))
         created = time.time_ns() if now_ns is None else now_ns
-        plan = timelock_plan(self.config.timelocks, source, destination)
         legs_wei = add_wei(*(routes[j].gas_wei for j in fill.members))
         return assemble(
             prep=prep,
@@ -154,16 +153,7 @@ class Router:
             amount_out=amount_out,
             single=single,
             costs=self._costs(prep, routes, fill, legs_wei, settle_wei, settle),
-            settlement=build(
-                SettlementPlan,
-                source_chain=source.key,
-                source_chain_id=source.chain_id,
-                destination_chain=destination.key,
-                destination_chain_id=destination.chain_id,
-                source_timelock_s=plan.source_timelock_s,
-                destination_timelock_s=plan.destination_timelock_s,
-                eta_s=plan.eta_s,
-            ),
+            settlement=self._settlement(prep, source, destination),
             excluded=build_exclusions(prep, request, candidates, routes, fates, used),
             created=created,
             expires=created + self.config.quote_ttl_s * 1_000_000_000,
@@ -296,6 +286,25 @@ class Router:
         fwd = request.model_copy(update={"mode": QuoteMode.EXACT_IN, "amount": amount_in})
         option = self._exact(sub, [k], _one(len(sub), k), fwd, pricing, 0, caps)
         return option.net_out if option is not None else 0
+
+    def _settlement(
+        self, prep: PreparedSnapshot, source: ChainState, destination: ChainState
+    ) -> SettlementPlan:
+        """The settlement plan between two chains (per snapshot: quotes share it, it is frozen)."""
+        found = prep.settlements.get((source.key, destination.key))
+        if found is None:
+            plan = timelock_plan(self.config.timelocks, source, destination)
+            found = prep.settlements[(source.key, destination.key)] = build(
+                SettlementPlan,
+                source_chain=source.key,
+                source_chain_id=source.chain_id,
+                destination_chain=destination.key,
+                destination_chain_id=destination.chain_id,
+                source_timelock_s=plan.source_timelock_s,
+                destination_timelock_s=plan.destination_timelock_s,
+                eta_s=plan.eta_s,
+            )
+        return found
 
     def _costs(
         self,

@@ -63,7 +63,8 @@ _KEEP = 1.0 - 1e-9
 
 
 def _shares_market(sp: Splitter, paths: list[int]) -> bool:
-    return any(sp.routes[i].markets & sp.routes[j].markets for i in paths for j in paths if i < j)
+    chosen = set(paths)
+    return any(k != j and k in chosen for j in paths for k in sp.price_links[j])
 
 
 def _marginals(runs: Runs, h: float) -> tuple[dict[int, float], dict[int, float]]:

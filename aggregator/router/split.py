@@ -78,23 +78,18 @@ class Splitter:
         self.forward = forward
         n = len(routes)
         self.fixed = [r.fixed_cost for r in routes]
+        resources = [r.resources for r in routes]
+        markets = [r.markets for r in routes]
         self.conflicts = [
-            [k for k in range(n) if routes[k].resources & routes[j].resources] for j in range(n)
+            [k for k in range(n) if not resources[k].isdisjoint(resources[j])] for j in range(n)
         ]
         self.price_links = [
-            [k for k in range(n) if routes[k].markets & routes[j].markets or k == j]
+            [k for k in range(n) if k == j or not markets[k].isdisjoint(markets[j])]
             for j in range(n)
         ]
         """Paths whose rates a fill on path j moves (shared markets); a shared inventory only
         bounds what fits, which is checked again before a cached rate is used."""
-        self.mins = [
-            tuple(
-                (k, x.min_base, getattr(x, "sell", True))
-                for k, x in enumerate(r.xhops)
-                if x.min_base
-            )
-            for r in routes
-        ]
+        self.mins = [r.mins for r in routes]
         ops = _FORWARD if forward else _BACKWARD
         self._probe = [r.fused(ops[0]) for r in routes]
         self._commit_fn = [r.fused(ops[1]) for r in routes]
