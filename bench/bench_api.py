@@ -8,6 +8,9 @@ separate process, so the load generator does not share its event loop. For
 each concurrency (10 and 64) it sends a bounded number of requests (and stops
 early at ``--max-seconds``), first to the trivial endpoint, then quotes, and
 prints requests/s, p50 and p99 latency and the quote/trivial throughput ratio.
+The load generator holds one keep-alive connection per concurrent client and
+sends prepared HTTP/1.1 requests over it: a general-purpose client costs
+several times the trivial endpoint itself, on the same two cores.
 
 The quote requests cycle through 16 distinct requests (4 pairs across chains,
 4 amounts each), as clients polling a few pairs do; a worker memoizes routes
@@ -20,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import json
 import os
 import subprocess
 import sys
@@ -27,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -52,39 +58,85 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[rank]
 
 
+class _Connection:
+    """One keep-alive HTTP/1.1 connection sending prepared requests and reading whole
+    responses (Content-Length bodies): a client far lighter than a general one, so the
+    numbers are the server's and not the load generator's."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> _Connection:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer)
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length = None
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length is None:
+            raise RuntimeError(f"response without Content-Length: {head[:200]!r}")
+        body = await self.reader.readexactly(length)
+        return status, body
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _raw_request(host: str, port: int, method: str, path: str, body: Any | None) -> bytes:
+    payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+    head = f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+    if body is not None:
+        head += "Content-Type: application/json\r\n"
+    head += f"Content-Length: {len(payload)}\r\n\r\n"
+    return head.encode() + payload
+
+
 async def load(
     url: str, method: str, path: str, concurrency: int, total: int, max_s: float
 ) -> dict[str, float]:
+    host, port = urlsplit(url).hostname or "127.0.0.1", urlsplit(url).port or 80
+    bodies = BODIES if method == "POST" else [None]
+    raws = [_raw_request(host, port, method, path, body) for body in bodies]
     latencies: list[float] = []
     errors = 0
     codes: dict[str, int] = {}
     sent = 0
-    deadline = time.monotonic() + max_s
-    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    connections = [await _Connection.open(host, port) for _ in range(concurrency)]
+    try:
+        # warm up: connections, snapshot, route memo
+        for k in range(50):
+            await connections[k % concurrency].request(raws[k % len(raws)])
+        deadline = time.monotonic() + max_s
 
-        async def client() -> None:
+        async def client(conn: _Connection) -> None:
             nonlocal sent, errors
             while sent < total and time.monotonic() < deadline:
-                body = BODIES[sent % len(BODIES)] if method == "POST" else None
+                raw = raws[sent % len(raws)]
                 sent += 1
                 started = time.perf_counter()
-                async with session.request(method, url + path, json=body) as response:
-                    raw = await response.read()
-                    if response.status >= 300:
-                        errors += 1
-                        code = f"{response.status} {raw[:60].decode(errors='replace')}"
-                        codes[code] = codes.get(code, 0) + 1
+                status, body = await conn.request(raw)
                 latencies.append(time.perf_counter() - started)
+                if status >= 300:
+                    errors += 1
+                    code = f"{status} {body[:60].decode(errors='replace')}"
+                    codes[code] = codes.get(code, 0) + 1
 
-        # warm up: connections, snapshot, route memo
-        for _ in range(50):
-            body = BODIES[_ % len(BODIES)] if method == "POST" else None
-            async with session.request(method, url + path, json=body) as response:
-                await response.read()
+        gc.collect()
         began = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
+        await asyncio.gather(*(client(conn) for conn in connections))
         elapsed = time.perf_counter() - began
+    finally:
+        for conn in connections:
+            conn.close()
     for code, count in sorted(codes.items(), key=lambda item: -item[1])[:3]:
         print(f"  {method} {path}: {count} x {code}")
     return {
