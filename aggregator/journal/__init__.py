@@ -35,6 +35,7 @@ from aggregator.journal.events import (
     SwapEvent,
     decode_event,
     encode_event,
+    quote_event,
     quote_events,
 )
 from aggregator.journal.metrics import Analytics, AnalyticsReport
@@ -74,5 +75,6 @@ __all__ = [
     "event_to_row",
     "export_audit",
     "nearest_rank",
+    "quote_event",
     "quote_events",
 ]

@@ -239,6 +239,27 @@ def decode_event(data: str | bytes) -> Event:
     return _EVENT_ADAPTER.validate_json(data)
 
 
+def quote_event(quote: Quote, *, ts_recv: int | None = None) -> QuoteEvent:
+    """The quote's own event (the first of :func:`quote_events`)."""
+    route = " | ".join(
+        " > ".join(f"{leg.venue}:{leg.asset_in}->{leg.asset_out}" for leg in path.legs)
+        for path in quote.paths
+    )
+    return QuoteEvent(
+        event_id=f"quote:{quote.id}",
+        ts_event=quote.created_ns,
+        ts_recv=quote.created_ns if ts_recv is None else ts_recv,
+        quote_id=quote.id,
+        sell=str(quote.request.sell),
+        buy=str(quote.request.buy),
+        amount_in=quote.amount_in,
+        amount_out=quote.amount_out,
+        legs=sum(len(path.legs) for path in quote.paths),
+        route=route,
+        compute_ns=quote.compute_ns,
+    )
+
+
 def quote_events(quote: Quote, *, ts_recv: int | None = None) -> list[Event]:
     """The quote event and one route-leg event per leg, for a quote the router made.
 
@@ -247,25 +268,7 @@ def quote_events(quote: Quote, *, ts_recv: int | None = None) -> list[Event]:
     """
     recv = quote.created_ns if ts_recv is None else ts_recv
     legs = quote.legs
-    route = " | ".join(
-        " > ".join(f"{leg.venue}:{leg.asset_in}->{leg.asset_out}" for leg in path.legs)
-        for path in quote.paths
-    )
-    events: list[Event] = [
-        QuoteEvent(
-            event_id=f"quote:{quote.id}",
-            ts_event=quote.created_ns,
-            ts_recv=recv,
-            quote_id=quote.id,
-            sell=str(quote.request.sell),
-            buy=str(quote.request.buy),
-            amount_in=quote.amount_in,
-            amount_out=quote.amount_out,
-            legs=len(legs),
-            route=route,
-            compute_ns=quote.compute_ns,
-        )
-    ]
+    events: list[Event] = [quote_event(quote, ts_recv=ts_recv)]
     for index, leg in enumerate(legs):
         events.append(
             RouteLegEvent(

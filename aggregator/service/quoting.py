@@ -30,7 +30,7 @@ from typing import Any
 from redis.asyncio.client import Pipeline
 
 from aggregator.errors import AggregatorError, InsufficientLiquidityError
-from aggregator.journal.events import Event, quote_events
+from aggregator.journal.events import Event, quote_event, quote_events
 from aggregator.journal.outbox import Outbox
 from aggregator.market.snapshot import MarketSnapshot
 from aggregator.models.assets import AssetAt
@@ -63,7 +63,7 @@ class _Shared:
         self.paths = route.paths
         # the route's JSON without the quote's own fields: b'{"request":...}'
         self._tail = route.model_dump_json(exclude=set(_OWN)).encode()
-        self._event = quote_events(route)[0]
+        self._event = quote_event(route)
 
     def stored_json(self, quote: Quote) -> bytes:
         """``quote.model_dump_json()``, field order aside (the JSON is what is stored)."""
@@ -72,7 +72,7 @@ class _Shared:
         return own.encode() + self._tail[1:]
 
     def quote_event(self, quote: Quote) -> Event:
-        """``quote_events(quote)[0]``: the route's event under the quote's id and times."""
+        """``quote_event(quote)``: the route's event under the quote's id and times."""
         return self._event.model_copy(
             update={
                 "event_id": f"quote:{quote.id}",
@@ -203,7 +203,7 @@ class QuoteEngine:
         elif shared is not None:
             events = [shared.quote_event(quote)]
         else:
-            events = quote_events(quote)[:1]
+            events = [quote_event(quote)]
         if shared is not None:
             # the quote store's own key and time to live, with the JSON serialized once
             key, ttl_ms = store._key(quote.id), store._ttl_ms(quote)
