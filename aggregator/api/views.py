@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aggregator.models.assets import AssetAt
 from aggregator.models.quote import Quote, QuoteLeg
+from aggregator.router.trusted import build
 from aggregator.settlement.legs import LegRecord
 from aggregator.settlement.service import SwapTicket
 from aggregator.settlement.swap import Swap
@@ -219,15 +220,25 @@ class SwapListView(_View):
     swaps: list[SwapView]
 
 
+_ASSET_VIEWS: dict[AssetAt, AssetAtView] = {}
+"""Views of the assets quotes name (few, and frozen: shared by every view)."""
+
+
 def _asset(a: AssetAt) -> AssetAtView:
-    loc = a.location
-    return AssetAtView.model_construct(
-        asset=a.asset, location=loc.key, kind=loc.kind.value, chain_id=loc.chain_id
-    )
+    found = _ASSET_VIEWS.get(a)
+    if found is None:
+        loc = a.location
+        found = build(
+            AssetAtView, asset=a.asset, location=loc.key, kind=loc.kind.value, chain_id=loc.chain_id
+        )
+        if len(_ASSET_VIEWS) < 4096:
+            _ASSET_VIEWS[a] = found
+    return found
 
 
 def _leg(leg: QuoteLeg) -> LegView:
-    return LegView.model_construct(
+    return build(
+        LegView,
         kind=leg.kind,
         venue=leg.venue,
         market_id=leg.market_id,
@@ -245,7 +256,8 @@ def quote_view(quote: Quote, now_ns: int) -> QuoteView:
     req = quote.request
     costs = quote.costs
     plan = quote.settlement
-    return QuoteView.model_construct(
+    return build(
+        QuoteView,
         id=quote.id,
         sell=_asset(req.sell),
         buy=_asset(req.buy),
@@ -261,7 +273,8 @@ def quote_view(quote: Quote, now_ns: int) -> QuoteView:
         best_single_path_out=str(quote.best_single_path_out),
         improvement_bps=str(quote.improvement_bps),
         paths=[
-            PathView.model_construct(
+            build(
+                PathView,
                 legs=[_leg(leg) for leg in p.legs],
                 amount_in=str(p.amount_in),
                 amount_out=str(p.amount_out),
@@ -269,7 +282,8 @@ def quote_view(quote: Quote, now_ns: int) -> QuoteView:
             )
             for p in quote.paths
         ],
-        costs=CostsView.model_construct(
+        costs=build(
+            CostsView,
             venue_fees=str(costs.venue_fees),
             gas=str(costs.gas),
             settlement_gas=str(costs.settlement_gas),
@@ -277,9 +291,19 @@ def quote_view(quote: Quote, now_ns: int) -> QuoteView:
             total=str(costs.total),
             gas_wei_by_chain={k: str(v) for k, v in costs.gas_wei_by_chain.items()},
         ),
-        settlement=SettlementPlanView.model_construct(**plan.model_dump()),
+        settlement=build(
+            SettlementPlanView,
+            source_chain=plan.source_chain,
+            source_chain_id=plan.source_chain_id,
+            destination_chain=plan.destination_chain,
+            destination_chain_id=plan.destination_chain_id,
+            source_timelock_s=plan.source_timelock_s,
+            destination_timelock_s=plan.destination_timelock_s,
+            eta_s=plan.eta_s,
+        ),
         excluded=[
-            ExclusionView.model_construct(
+            build(
+                ExclusionView,
                 venue=e.venue,
                 market_id=e.market_id,
                 reason=str(e.reason),
