@@ -139,7 +139,9 @@ def _merges(
     return any(runs.value_with({j: 0.0, k: sol.alloc[k] + given}) - gas > current for k in partners)
 
 
-def _drop_candidates(sp: Splitter, sol: Solution) -> tuple[list[int], set[int]]:
+def _drop_candidates(
+    sp: Splitter, sol: Solution, members: list[bool]
+) -> tuple[list[int], set[int]]:
     """Active paths worth trying without, most promising first.
 
     A path whose surplus (what it adds, given the others' fills, beyond what its share
@@ -150,12 +152,19 @@ def _drop_candidates(sp: Splitter, sol: Solution) -> tuple[list[int], set[int]]:
     gas (the other path's fills move with it), or redundant with the others
     (:func:`_redundant`, returned too), or whose share a path sharing a market with it
     takes to advantage (:func:`_merges`).
+
+    A lone path's share is the whole order, and without it the idle paths trade on
+    markets its fills no longer move: its share is valued at the best first-unit rate
+    of an idle path on the untouched markets, if that beats its own last rate.
     """
     active = sol.active
     redundant = _redundant(sp, active)
     rate = min(sol.last_rate[j] for j in active)
     runs = Runs(sp, active, sol.alloc)
     tiny = max(sol.alloc[j] for j in active) * 1e-6
+    if len(active) == 1:
+        idle = [k for k, m in enumerate(members) if m and k != active[0]]
+        rate = max([rate] + [sp.rate(k, tiny, sp.st0) for k in idle])
     saturated = {j for j in active if sp.rate(j, tiny, sol.state) < 0.0}
     current = runs.value - (sum(sp.fixed[j] for j in active) if sp.forward else 0.0)
     scored = []
@@ -282,7 +291,7 @@ def optimize(sp: Splitter, total: float, members: list[bool] | None = None) -> S
             break
         # a split re-balanced for execution order is no floor for the search's model
         warm = None if sol.rebalanced else sol.alloc
-        candidates, redundant = _drop_candidates(sp, sol)
+        candidates, redundant = _drop_candidates(sp, sol, members)
         if not candidates:
             break
         if 1 < len(active) <= sp.cfg.exhaustive_paths and not exhaustive:
