@@ -13,6 +13,7 @@ from collections import OrderedDict
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 
 from aggregator.models.assets import AssetAt
 from aggregator.models.quote import Quote, QuoteLeg
@@ -319,6 +320,92 @@ def quote_view(quote: Quote, now_ns: int) -> QuoteView:
     )
 
 
+def _asset_dict(a: AssetAt) -> dict[str, Any]:
+    loc = a.location
+    return {"asset": a.asset, "location": loc.key, "kind": loc.kind.value, "chain_id": loc.chain_id}
+
+
+def quote_view_tail(quote: Quote) -> bytes:
+    """The JSON of ``quote_view(quote, now)`` without the fields in which quotes renewed
+    from one route differ (id, times, expired): ``b'{"sell":...}'``.
+
+    Built as plain dicts and encoded by pydantic-core: building the view's models first
+    costs twice as much for a quote of many legs. ``tests/api/test_view_tail.py`` checks
+    it against the view.
+    """
+    req = quote.request
+    costs = quote.costs
+    plan = quote.settlement
+    asset = _asset_dict
+    view = {
+        "sell": asset(req.sell),
+        "buy": asset(req.buy),
+        "mode": req.mode.value,
+        "amount": str(req.amount),
+        "firm": req.firm,
+        "slippage_bps": req.slippage_bps,
+        "amount_in": str(quote.amount_in),
+        "amount_out": str(quote.amount_out),
+        "min_amount_out": str(quote.min_amount_out),
+        "effective_price": str(quote.effective_price),
+        "price_impact_bps": str(quote.price_impact_bps),
+        "best_single_path_out": str(quote.best_single_path_out),
+        "improvement_bps": str(quote.improvement_bps),
+        "paths": [
+            {
+                "legs": [
+                    {
+                        "kind": leg.kind,
+                        "venue": leg.venue,
+                        "market_id": leg.market_id,
+                        "side": None if leg.side is None else leg.side.value,
+                        "location": leg.location.key,
+                        "asset_in": asset(leg.asset_in),
+                        "asset_out": asset(leg.asset_out),
+                        "amount_in": str(leg.amount_in),
+                        "amount_out": str(leg.amount_out),
+                        "share_bps": leg.share_bps,
+                    }
+                    for leg in p.legs
+                ],
+                "amount_in": str(p.amount_in),
+                "amount_out": str(p.amount_out),
+                "share_bps": p.share_bps,
+            }
+            for p in quote.paths
+        ],
+        "costs": {
+            "venue_fees": str(costs.venue_fees),
+            "gas": str(costs.gas),
+            "settlement_gas": str(costs.settlement_gas),
+            "transfer": str(costs.transfer),
+            "total": str(costs.total),
+            "gas_wei_by_chain": {k: str(v) for k, v in costs.gas_wei_by_chain.items()},
+        },
+        "settlement": {
+            "source_chain": plan.source_chain,
+            "source_chain_id": plan.source_chain_id,
+            "destination_chain": plan.destination_chain,
+            "destination_chain_id": plan.destination_chain_id,
+            "source_timelock_s": plan.source_timelock_s,
+            "destination_timelock_s": plan.destination_timelock_s,
+            "eta_s": plan.eta_s,
+        },
+        "excluded": [
+            {
+                "venue": e.venue,
+                "market_id": e.market_id,
+                "reason": str(e.reason),
+                "detail": e.detail,
+            }
+            for e in quote.excluded
+        ],
+        "snapshot_ns": quote.snapshot_ns,
+        "compute_ns": quote.compute_ns,
+    }
+    return to_json(view)
+
+
 def _json_str(text: str) -> str:
     """``text`` as a JSON string (quote ids are hex: nothing to escape)."""
     return f'"{text}"' if text.isascii() and text.isalnum() else json.dumps(text)
@@ -333,8 +420,6 @@ class QuoteViewCache:
     body is that JSON with the quote's own fields put in front.
     """
 
-    _OWN = frozenset({"id", "created_ns", "expires_ns", "expired"})
-
     def __init__(self, size: int = 512) -> None:
         self._size = size
         self._tails: OrderedDict[int, tuple[object, bytes]] = OrderedDict()
@@ -346,8 +431,7 @@ class QuoteViewCache:
         if found is not None and found[0] is quote.paths:
             tail = found[1]
         else:
-            view = quote_view(quote, now_ns)
-            tail = view.model_dump_json(exclude=set(self._OWN)).encode()
+            tail = quote_view_tail(quote)
             self._tails[key] = (quote.paths, tail)
             while len(self._tails) > self._size:
                 self._tails.popitem(last=False)
