@@ -174,7 +174,7 @@ class MarketDataSettings(_Frozen):
         description="Workers rebuild their snapshot at most this often (changes are batched).",
     )
     snapshot_warm_s: float = Field(
-        default=0.05,
+        default=0.15,
         ge=0,
         description="A newer snapshot becomes current once the requests most asked for are "
         "priced on it, or this long after it was built at the latest (0: at once).",

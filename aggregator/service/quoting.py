@@ -96,7 +96,7 @@ class QuoteEngine:
         *,
         outbox: Outbox | None = None,
         memo_size: int = 4096,
-        warm_s: float = 0.05,
+        warm_s: float = 0.15,
     ) -> None:
         self.router = router
         self.snapshots = snapshots

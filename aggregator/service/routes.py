@@ -12,7 +12,9 @@ built at the latest, whichever comes first. Until then quotes are still made
 on, and stamped with, the snapshot that is current; after the switch no quote
 is made on the older one. Without it, every request in flight right after a
 change waited for the routes of all the others, computed back to back on the
-event loop.
+event loop. The routes priced ahead are spread over most of the window, each
+followed by a pause of up to three times its own time, so that a request in
+flight meets about one of them rather than a run of them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ __all__ = ["Pricer", "RouteMemo", "SnapshotFeed"]
 Found = Quote | AggregatorError
 
 _clock = time.monotonic
+_WARM_SHARE = 0.8
+"""Share of the warm-up window the hot routes are spread over."""
+_PAUSE_RATIO = 3.0
+"""Longest pause after a route priced ahead, in multiples of the time it took."""
 
 
 class Pricer(Protocol):
@@ -79,7 +85,7 @@ class RouteMemo:
         snapshots: SnapshotFeed,
         *,
         size: int = 4096,
-        warm_s: float = 0.05,
+        warm_s: float = 0.15,
         warm_count: int = 64,
     ) -> None:
         self.pricer = pricer
@@ -183,10 +189,21 @@ class RouteMemo:
         return warming
 
     async def _warm(self, warming: _Warming) -> None:
-        for request in warming.requests:
-            await asyncio.sleep(0)  # requests are served between routes
+        # the routes are spread over most of the window, each followed by a pause of up to
+        # _PAUSE_RATIO times its own time, so a request in flight meets about one route
+        deadline = warming.since + self.warm_s * _WARM_SHARE
+        pause = 0.0
+        count = len(warming.requests)
+        for k, request in enumerate(warming.requests):
+            await asyncio.sleep(pause)  # requests are served between routes
             if self._next is not warming:
                 return
+            began = _clock()
             warming.memo[request] = self._price(warming.snapshot, request)
             self.warmed += 1
+            took = _clock() - began
+            left = count - k - 1
+            if left:
+                spread = (deadline - _clock()) / left - took
+                pause = max(0.0, min(_PAUSE_RATIO * took, spread))
         warming.done = True

@@ -4,6 +4,7 @@ only once the hot requests are priced on it (or its time is up)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, cast
 
 import pytest
@@ -129,4 +130,43 @@ async def test_an_even_newer_snapshot_keeps_the_first_deadline(
     assert memo.current() is old
     now[0] += 0.021  # past 0.05 after the first newer snapshot, 0.021 after the newest
     assert memo.current() is newest
+    await memo.close()
+
+
+class SlowPricer(Pricer):
+    """A pricer that holds the event loop for ``busy_s`` per route, as routing does."""
+
+    def __init__(self, busy_s: float) -> None:
+        super().__init__()
+        self.busy_s = busy_s
+        self.at: list[tuple[float, float]] = []
+
+    def quote(self, snapshot: MarketSnapshot, request: QuoteRequest) -> Quote:
+        began = time.monotonic()
+        while time.monotonic() - began < self.busy_s:
+            pass
+        self.at.append((began, time.monotonic()))
+        return super().quote(snapshot, request)
+
+
+async def test_routes_priced_ahead_leave_the_event_loop_free_between_them() -> None:
+    feed, pricer = Feed(), SlowPricer(busy_s=0.004)
+    memo = RouteMemo(pricer, feed, warm_s=0.5)
+    hot = _requests(*"abcdef")
+    old = memo.current()
+    for request in hot:
+        memo.route(old, request)
+    pricer.at.clear()
+    began = time.monotonic()
+    newer = feed.advance()
+    assert memo.current() is old
+    for _ in range(2_000):
+        if memo.current() is newer:
+            break
+        await asyncio.sleep(0.001)
+    assert time.monotonic() - began < 0.5  # done before the window closed
+    assert len(pricer.at) == len(hot)
+    # after each route a pause of about its own time or more, never a run of routes
+    gaps = [b[0] - a[1] for a, b in zip(pricer.at, pricer.at[1:], strict=False)]
+    assert min(gaps) >= 0.004
     await memo.close()
