@@ -36,6 +36,7 @@ from aggregator.market.snapshot import MarketSnapshot
 from aggregator.models.assets import AssetAt
 from aggregator.models.quote import Quote, QuoteRequest
 from aggregator.router import Router, inventory_needs
+from aggregator.router.trusted import replaced
 from aggregator.service.batcher import Queue, RedisBatcher
 from aggregator.service.routes import RouteMemo
 from aggregator.service.snapshots import SnapshotSource
@@ -73,13 +74,12 @@ class _Shared:
 
     def quote_event(self, quote: Quote) -> Event:
         """``quote_event(quote)``: the route's event under the quote's id and times."""
-        return self._event.model_copy(
-            update={
-                "event_id": f"quote:{quote.id}",
-                "ts_event": quote.created_ns,
-                "ts_recv": quote.created_ns,
-                "quote_id": quote.id,
-            }
+        return replaced(
+            self._event,
+            event_id=f"quote:{quote.id}",
+            ts_event=quote.created_ns,
+            ts_recv=quote.created_ns,
+            quote_id=quote.id,
         )
 
 
@@ -132,12 +132,11 @@ class QuoteEngine:
 
     def _renew(self, quote: Quote) -> Quote:
         created = time.time_ns()
-        return quote.model_copy(
-            update={
-                "id": uuid.uuid4().hex,
-                "created_ns": created,
-                "expires_ns": created + self.router.config.quote_ttl_s * _NS,
-            }
+        return replaced(
+            quote,
+            id=uuid.uuid4().hex,
+            created_ns=created,
+            expires_ns=created + self.router.config.quote_ttl_s * _NS,
         )
 
     # -- quoting --------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 from aggregator.models import AssetAt, Location, Quote, QuoteLeg, QuoteRequest
 from aggregator.models.quote import Exclusion, ExclusionReason
 from aggregator.router import Router
-from aggregator.router.trusted import build
+from aggregator.router.trusted import build, replaced
 from tests.router.factory import at, book, ladder, pool, snapshot, units
 
 
@@ -63,3 +63,17 @@ def test_a_router_quote_validates_back_to_itself() -> None:
     assert len(quote.paths) > 1 and quote.excluded
     assert Quote.model_validate(quote.model_dump()) == quote
     assert Quote.model_validate_json(quote.model_dump_json()) == quote
+
+
+def test_replaced_equals_model_copy_with_the_same_changes() -> None:
+    leg = build(QuoteLeg, **_leg_values())
+    changes = {"amount_in": 2_000, "share_bps": 5_000}
+    copied = leg.model_copy(update=changes)
+    swapped = replaced(leg, **changes)
+    assert swapped == copied and swapped is not leg
+    assert swapped.model_fields_set == copied.model_fields_set
+    assert swapped.model_dump_json() == copied.model_dump_json()
+    assert leg.amount_in == 1_000  # the original is left alone
+    # a name that is no field is handed to model_copy, as if it were called directly
+    odd = leg.model_copy(update={"unknown": 1})
+    assert replaced(leg, unknown=1).model_dump() == odd.model_dump()
