@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio.client import Pipeline
@@ -110,25 +111,35 @@ class RateLimiter:
         await self._run(scope, identity, limit, cost, _TAKE, ())
 
     async def take_then(
-        self, scope: str, identity: str, limit: RateLimit, queue: Queue, cost: int = 1
+        self,
+        scope: str,
+        identity: str,
+        limit: RateLimit,
+        queue: Queue | Sequence[tuple[Any, ...]],
+        cost: int = 1,
     ) -> None:
-        """Take ``cost`` tokens and, if granted, run ``queue``'s commands in the same script.
+        """Take ``cost`` tokens and, if granted, run ``queue``'s commands in the same script
+        (``queue`` queues them on a pipeline, or is the commands' words).
 
         Raises :class:`RateLimitedError` (and runs none of them) when refused.
         """
-        # a pipeline only collects the commands (never executed); one is kept for reuse
-        pipe, self._recorder = self._recorder, None
-        if pipe is None:
-            pipe = self.batcher.redis.pipeline(transaction=False)
-        try:
-            await queue(pipe)
-            words: list[Any] = [len(pipe.command_stack)]
-            for args, _ in pipe.command_stack:
-                words.append(len(args))
-                words.extend(args)
-        finally:
-            pipe.command_stack.clear()
-            self._recorder = pipe
+        if callable(queue):
+            # a pipeline only collects the commands (never executed); one is kept for reuse
+            pipe, self._recorder = self._recorder, None
+            if pipe is None:
+                pipe = self.batcher.redis.pipeline(transaction=False)
+            try:
+                await queue(pipe)
+                commands: Sequence[tuple[Any, ...]] = [args for args, _ in pipe.command_stack]
+            finally:
+                pipe.command_stack.clear()
+                self._recorder = pipe
+        else:
+            commands = queue
+        words: list[Any] = [len(commands)]
+        for args in commands:
+            words.append(len(args))
+            words.extend(args)
         await self._run(scope, identity, limit, cost, _TAKE_THEN, words)
 
     async def _run(

@@ -71,7 +71,7 @@ async def create_quote(request: web.Request) -> web.Response:
         else:
             quote = ctx.engine.route(ctx.engine.current(), wanted)
             taken = True
-            recording = ctx.engine.recording(quote)
+            recording = ctx.engine.commands(quote) or ctx.engine.recording(quote)
             await ctx.limiter.take_then("quote", who, api.quote_rate, recording)
     except RateLimitedError:
         raise

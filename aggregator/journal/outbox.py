@@ -76,6 +76,14 @@ class Outbox:
         """
         await target.xadd(self._key, encode_entry(event), maxlen=self._maxlen, approximate=True)
 
+    def command(self, event: Event) -> tuple[Any, ...]:
+        """The XADD :meth:`append` sends for ``event``, as command words (for a caller that
+        sends its commands itself, such as a script that runs them only if allowed)."""
+        words: list[Any] = ["XADD", self._key, b"MAXLEN", b"~", str(self._maxlen), "*"]
+        for pair in encode_entry(event).items():
+            words.extend(pair)
+        return tuple(words)
+
     async def append_many(self, target: OutboxTarget, events: list[Event]) -> None:
         for event in events:
             await self.append(target, event)

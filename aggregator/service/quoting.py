@@ -189,6 +189,21 @@ class QuoteEngine:
         """Store the quote for every worker and journal it, in the next shared round trip."""
         await self.batcher.submit(self.recording(quote))
 
+    def commands(self, quote: Quote) -> list[tuple[Any, ...]] | None:
+        """The commands that store and journal a quote renewed from a memoized route, as
+        :meth:`recording` queues them (None for any other quote: use :meth:`recording`)."""
+        if quote.request.firm or self.outbox is None:
+            return None
+        shared = self._shared_for(quote)
+        if shared is None:
+            return None
+        store = self.quotes
+        stored = shared.stored_json(quote)
+        return [
+            ("SET", store._key(quote.id), stored, "PX", store._ttl_ms(quote)),
+            self.outbox.command(shared.quote_event(quote)),
+        ]
+
     def recording(self, quote: Quote) -> Queue:
         """What stores and journals ``quote``, queued on a pipeline (see :meth:`record`)."""
         store = self.quotes

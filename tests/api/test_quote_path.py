@@ -110,3 +110,29 @@ def test_a_view_spliced_from_the_route_equals_the_plain_view(service: ServiceThr
 
     for spliced, plain in service.run(views()):
         assert json.loads(spliced) == json.loads(plain)
+
+
+def test_quotes_recorded_by_their_commands_are_stored_and_journaled_as_themselves(
+    service: ServiceThread,
+) -> None:
+    async def make() -> list[tuple[Quote, Quote, list[Any]]]:
+        assert service.running is not None
+        ctx = service.running.context
+        request = ctx.quote_request(QuoteRequestBody.model_validate(BODY))
+        made = []
+        for _ in range(3):
+            quote = ctx.engine.route(ctx.engine.current(), request)
+            commands = ctx.engine.commands(quote)
+            assert commands is not None  # a renewed route: the direct commands
+            await ctx.limiter.take_then("quote", "direct", ctx.settings.api.quote_rate, commands)
+            stored = await ctx.quotes.get(quote.id)
+            assert ctx.engine.outbox is not None
+            entries = await ctx.redis.xrevrange(ctx.engine.outbox.key, count=20)
+            events = [decode_entry(dict(fields or {})) for _, fields in entries or []]
+            mine = [e for e in events if getattr(e, "quote_id", "") == quote.id]
+            made.append((quote, stored, mine))
+        return made
+
+    for quote, stored, journaled in service.run(make()):
+        assert stored == quote
+        assert journaled == quote_events(quote)[:1]

@@ -6,8 +6,10 @@ from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
+from redis.asyncio import Redis
 
 import aggregator.journal as journal
+from aggregator.journal.config import JournalConfig
 from aggregator.journal.events import (
     ChainHeadEvent,
     LegExecutionEvent,
@@ -15,6 +17,7 @@ from aggregator.journal.events import (
     encode_event,
     quote_events,
 )
+from aggregator.journal.outbox import Outbox
 from aggregator.journal.schema import TABLES, create_table_sql, event_to_row
 from aggregator.models import (
     AssetAt,
@@ -138,3 +141,13 @@ def test_public_surface_is_curated_and_importable() -> None:
     assert sorted(journal.__all__) == sorted(set(journal.__all__))
     for name in journal.__all__:
         assert getattr(journal, name) is not None
+
+
+async def test_an_outbox_command_is_the_xadd_a_pipeline_would_send() -> None:
+    outbox = Outbox(JournalConfig())
+    pipe = Redis().pipeline(transaction=False)  # collects commands; nothing is sent
+    for event in make_events(12):
+        await outbox.append(pipe, event)
+        [(args, _)] = pipe.command_stack
+        pipe.command_stack.clear()
+        assert outbox.command(event) == tuple(args)
