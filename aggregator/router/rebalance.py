@@ -54,6 +54,8 @@ _SPREAD = 1e-3
 """Marginal rates this far apart (relative) after the search call for a re-balance."""
 _REPAIRS = 8
 """Cuts allowed while making an infeasible start feasible."""
+_BISECT = 48
+"""Halvings of the amount a repair moves off a path whose cut its takers' fills undo."""
 _SCAN = 8
 """Points of the coarse scan of a blocked pair."""
 _PAIR_TRIES = 4
@@ -128,11 +130,26 @@ def _bounds(sp: Splitter, k: int) -> frozenset[str]:
     return (route.resources - route.markets) | books
 
 
+def _shifted(alloc: list[float], k: int, free: list[int], t: float) -> list[float]:
+    """``alloc`` with ``t`` moved from path ``k`` to the paths ``free``, in proportion."""
+    out = alloc[:]
+    out[k] -= t
+    weight = sum(alloc[j] for j in free)
+    for j in free:
+        out[j] += t * alloc[j] / weight
+    return out
+
+
 def _repair(runs: Runs) -> bool:
     """Make an infeasible start feasible, as the exact execution does with rounding
     overshoots: the first path that cannot take its amount is cut to what fits and the
     rest goes to paths that do not draw on its bounds (failing that, to any path not cut
-    yet), in proportion."""
+    yet), in proportion.
+
+    When the paths taking the rest run before the cut path on a market it trades on,
+    their larger fills leave it less room, so the cut no longer fits (near a pool's
+    last units, by far): the amount to move is then found by bisection.
+    """
     sp = runs.sp
     cut: set[int] = set()
     for _ in range(_REPAIRS):
@@ -146,13 +163,22 @@ def _repair(runs: Runs) -> bool:
         free = [j for j in takers if not sp.routes[j].resources & bounds] or takers
         if not free:
             return False
-        fits = _fits(runs, k)
-        extra = alloc[k] - fits
-        alloc[k] = fits
-        weight = sum(alloc[j] for j in free)
-        for j in free:
-            alloc[j] += extra * alloc[j] / weight
-        runs.reset(alloc)
+        lo = alloc[k] - _fits(runs, k)
+        runs.reset(_shifted(alloc, k, free, lo))
+        if runs.failed != k:
+            continue
+        hi = alloc[k] * _KEEP
+        runs.reset(_shifted(alloc, k, free, hi))
+        if runs.failed == k:
+            continue
+        for _ in range(_BISECT):
+            mid = 0.5 * (lo + hi)
+            runs.reset(_shifted(alloc, k, free, mid))
+            if runs.failed == k:
+                lo = mid
+            else:
+                hi = mid
+        runs.reset(_shifted(alloc, k, free, hi))
     return runs.failed < 0
 
 
@@ -175,13 +201,34 @@ def _scan(runs: Runs, src: int, dst: int) -> list[float] | None:
     return moved
 
 
+def _pair_slopes(runs: Runs, h: float, down: dict[int, float]) -> list[tuple[float, int, int]]:
+    """Gainful pairs ``(slope, src, dst)`` by the slope of the move itself, steepest first.
+
+    Where one more unit on a path is out of reach because a later path sharing a market
+    with it is then pushed past its bound, the paths' marginal values as sources agree
+    although a move between them gains: only the move measures that.
+    """
+    alloc, f0 = runs.alloc, runs.value
+    pairs = []
+    for s in runs.order:
+        if alloc[s] <= h or not math.isfinite(down[s]):
+            continue
+        for d in runs.order:
+            if d != s:
+                slope = (runs.value_with({s: alloc[s] - h, d: alloc[d] + h}) - f0) / h
+                if slope > _AGREE * abs(down[s]):
+                    pairs.append((slope, s, d))
+    return sorted(pairs, reverse=True)
+
+
 def _ascend(runs: Runs) -> bool:
     """Coordinate ascent over the paths of ``runs`` (see the module docstring), in place;
     True if it stopped with gainful pairs every one of which a bound blocks."""
     order = runs.order
     steps: dict[tuple[int, int], float] = {}
     for _ in range(_MOVES_PER_PATH * len(order)):
-        up, down = _marginals(runs, _H * max(runs.alloc[j] for j in order))
+        h = _H * max(runs.alloc[j] for j in order)
+        up, down = _marginals(runs, h)
         # a path at a bound takes more only from a path drawing on the same bound: its
         # marginal value is then what it gives back when it takes less
         gain = {j: up[j] if math.isfinite(up[j]) else down[j] for j in order}
@@ -195,6 +242,8 @@ def _ascend(runs: Runs) -> bool:
             ),
             reverse=True,
         )
+        if not pairs and not all(math.isfinite(up[j]) for j in order):
+            pairs = _pair_slopes(runs, h, down)
         # the steepest pair first; a pair held back by a bound gives way to the next
         blocked = []
         for slope, src, dst in pairs[:_PAIR_TRIES]:
