@@ -277,6 +277,10 @@ class Splitter:
             if short:
                 return Solution(alloc, last, short)
             chunk = fine
+        for j in range(n):
+            if alloc[j] > 0.0 and last[j] == 0.0:
+                # kept its warm share and took none of the rest: its rate for one more chunk
+                last[j] = max(self.rate(j, finest, st), 0.0)
         return Solution(alloc, last, state=st)
 
     # -- fixed costs, minimum sizes, single paths ---------------------------------------

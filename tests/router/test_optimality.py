@@ -38,8 +38,21 @@ from tests.router.sim import (
 # them, a pool close to its last unit, a small path whose partner does better alone, a
 # lone gas-dear path whose fills on a shared pool hide how well the others split without it,
 # a pool shared by two paths drawn so near its end that only a split leaning on the path
-# run first fits.
-HARD_EXACT_IN = (20904, 21804, 22478, 24528, 25107, 25257, 25800, 28498, 29585, 30064, 70381)
+# run first fits, a path that stops paying for its gas once a gas-dear one is dropped.
+HARD_EXACT_IN = (
+    7715,
+    20904,
+    21804,
+    22478,
+    24528,
+    25107,
+    25257,
+    25800,
+    28498,
+    29585,
+    30064,
+    70381,
+)
 HARD_EXACT_OUT = (10677, 15125, 40575, 43465, 44529, 46352, 47932, 86717, 87186)
 EXACT_IN = scenarios(90, QuoteMode.EXACT_IN) + at_seeds(HARD_EXACT_IN, QuoteMode.EXACT_IN)
 EXACT_OUT = scenarios(24, QuoteMode.EXACT_OUT, max_paths=3, first_seed=10_000) + at_seeds(
