@@ -225,12 +225,13 @@ def _ascend(runs: Runs) -> bool:
     """Coordinate ascent over the paths of ``runs`` (see the module docstring), in place;
     True if it stopped with gainful pairs every one of which a bound blocks."""
     order = runs.order
+    conflicts = runs.sp.conflicts
     steps: dict[tuple[int, int], float] = {}
     for _ in range(_MOVES_PER_PATH * len(order)):
         h = _H * max(runs.alloc[j] for j in order)
         up, down = _marginals(runs, h)
-        # a path at a bound takes more only from a path drawing on the same bound: its
-        # marginal value is then what it gives back when it takes less
+        # a path at a bound takes more only from a path drawing on the same bound (or a
+        # market): its marginal value is then what it gives back when it takes less
         gain = {j: up[j] if math.isfinite(up[j]) else down[j] for j in order}
         pairs = sorted(
             (
@@ -238,7 +239,10 @@ def _ascend(runs: Runs) -> bool:
                 for s in order
                 if runs.alloc[s] > 0.0 and math.isfinite(down[s])
                 for d in order
-                if d != s and math.isfinite(gain[d]) and gain[d] - down[s] > _AGREE * abs(gain[d])
+                if d != s
+                and math.isfinite(gain[d])
+                and gain[d] - down[s] > _AGREE * abs(gain[d])
+                and (math.isfinite(up[d]) or s in conflicts[d])
             ),
             reverse=True,
         )

@@ -38,9 +38,11 @@ from tests.router.sim import (
 # them, a pool close to its last unit, a small path whose partner does better alone, a
 # lone gas-dear path whose fills on a shared pool hide how well the others split without it,
 # a pool shared by two paths drawn so near its end that only a split leaning on the path
-# run first fits, a path that stops paying for its gas once a gas-dear one is dropped.
+# run first fits, a path that stops paying for its gas once a gas-dear one is dropped,
+# a path at an inventory's end whose rate, blocked to every path but one, hid gainful moves,
 HARD_EXACT_IN = (
     7715,
+    8354,
     20904,
     21804,
     22478,
