@@ -259,6 +259,10 @@ class Splitter:
         last = [0.0] * n
         base = [0.0] * n if warm is None else [a if members[j] else 0.0 for j, a in enumerate(warm)]
         alloc, st, remaining = self._start(total, base)
+        if remaining < 0.0:
+            # for an exact output the gross shrinks by a dropped path's gas, which may be
+            # more than its share: the others' warm shares are then no floor
+            alloc, st, remaining = self._start(total, [0.0] * n)
         chunk = max(remaining / cfg.search_chunks, finest)
         short = self._greedy(members[:], alloc, last, st, remaining, chunk)
         if short:

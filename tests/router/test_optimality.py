@@ -40,6 +40,7 @@ from tests.router.sim import (
 # a pool shared by two paths drawn so near its end that only a split leaning on the path
 # run first fits, a path that stops paying for its gas once a gas-dear one is dropped,
 # a path at an inventory's end whose rate, blocked to every path but one, hid gainful moves,
+# a gas-dear path whose gas exceeds its share of an exact output.
 HARD_EXACT_IN = (
     7715,
     8354,
@@ -55,7 +56,7 @@ HARD_EXACT_IN = (
     30064,
     70381,
 )
-HARD_EXACT_OUT = (10677, 15125, 40575, 43465, 44529, 46352, 47932, 86717, 87186)
+HARD_EXACT_OUT = (10677, 15125, 18737, 40575, 43465, 44529, 46352, 47932, 86717, 87186)
 EXACT_IN = scenarios(90, QuoteMode.EXACT_IN) + at_seeds(HARD_EXACT_IN, QuoteMode.EXACT_IN)
 EXACT_OUT = scenarios(24, QuoteMode.EXACT_OUT, max_paths=3, first_seed=10_000) + at_seeds(
     HARD_EXACT_OUT, QuoteMode.EXACT_OUT
