@@ -81,11 +81,8 @@ def _redundant(sp: Splitter, active: list[int]) -> set[int]:
     pools on each of two hops make four paths, three of which reach every split of
     both hops), so one of them only costs gas: the first-order surplus cannot see it.
     """
-    linked = [
-        j
-        for j in active
-        if any(sp.routes[j].markets & sp.routes[k].markets for k in active if k != j)
-    ]
+    chosen = set(active)
+    linked = [j for j in active if any(k != j and k in chosen for k in sp.price_links[j])]
     if len(linked) < 3:
         return set()
     markets = sorted(set().union(*(sp.routes[j].markets for j in linked)))
@@ -272,6 +269,7 @@ def optimize(sp: Splitter, total: float, members: list[bool] | None = None) -> S
         sol = rescue(sp, total, single, members) or sol
     moves = 0
     exhaustive = False
+    reordered = False
     while sol.feasible and moves < sp.cfg.max_drops:
         active = sol.active
         small = [j for j in active if sp.below_min(j, sol.alloc[j])]
@@ -284,11 +282,21 @@ def optimize(sp: Splitter, total: float, members: list[bool] | None = None) -> S
         if len(active) <= 1 and sum(members) <= 1:
             break
         current = sp.value(sol)
-        # dropping paths saves at most their gas: not worth the trials when it is negligible
+        # dropping paths saves at most their gas: not worth the trials when it is negligible,
+        # save for a redundant path, whose share the others may place better executed in
+        # order (tried once each, from scratch: the others' shares are no floor)
         if sum(sp.fixed[j] for j in active) <= _GAS_NEGLIGIBLE * (
             abs(current) if sp.forward else total
         ):
-            break
+            redundant = set() if reordered else _redundant(sp, active)
+            reordered = True
+            drops = [(j, -1) for j in sorted(redundant)]
+            found = _best_trial(sp, None, total, members, drops, current, active, redundant)
+            if found is None:
+                break
+            members, sol = found[2], found[3]
+            moves += 1
+            continue
         # a split re-balanced for execution order is no floor for the search's model
         warm = None if sol.rebalanced else sol.alloc
         candidates, redundant = _drop_candidates(sp, sol, members)

@@ -40,10 +40,12 @@ from tests.router.sim import (
 # a pool shared by two paths drawn so near its end that only a split leaning on the path
 # run first fits, a path that stops paying for its gas once a gas-dear one is dropped,
 # a path at an inventory's end whose rate, blocked to every path but one, hid gainful moves,
-# a gas-dear path whose gas exceeds its share of an exact output.
+# a gas-dear path whose gas exceeds its share of an exact output, two parallel pools on
+# each of two hops whose best split executed in order leaves out a path of negligible gas.
 HARD_EXACT_IN = (
     7715,
     8354,
+    9256,
     20904,
     21804,
     22478,
