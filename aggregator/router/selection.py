@@ -10,9 +10,11 @@ be trusted for (sharing a saturated inventory or book, or a market, with another
 path, or redundant: its markets a combination of other paths') are tried too, and
 a lone path is tried without when others could take the order. With a few paths
 in use every subset of them is tried; with more, paths are dropped, or swapped
-with a dropped one, one at a time. A split re-balanced for execution order is no
-floor for the search's model, and a redundant set keeps every path it starts
-with, so those trials re-split from scratch. A path that would trade below a
+with a dropped one, one at a time; when none is left to drop, a path dropped for
+gas is tried once in place of a used one it shares a market with. A split
+re-balanced for execution order is no floor for the search's model, and a
+redundant set keeps every path it starts with, so those trials re-split from
+scratch. A path that would trade below a
 market's minimum size is dropped (``BELOW_MIN_SIZE``).
 
 When the search cannot place the whole order (the paths it prefers exhaust an
@@ -197,8 +199,9 @@ def _best_trial(
     ``(drop, add)`` (``add`` -1 for none); dropping a path of ``cold`` re-splits from
     scratch (the current split is no floor when paths are redundant: it keeps them all).
 
-    Where a dropped path's gas is significant, idle paths at least as dear in gas are
-    tried without too: the search, blind to gas, would hand the share to such a twin.
+    Where a dropped path's gas is significant, idle paths at least as dear in gas (save
+    the one added) are tried without too: the search, blind to gas, would hand the share
+    to such a twin.
     """
     best: tuple[int, int, list[bool], Solution] | None = None
     for drop, add in changes:
@@ -207,11 +210,11 @@ def _best_trial(
         if add >= 0:
             trial_members[add] = True
         variants = [trial_members]
-        if add < 0 and sp.fixed[drop] > _GAS_SIGNIFICANT * abs(floor):
+        if sp.fixed[drop] > _GAS_SIGNIFICANT * abs(floor):
             dear = [
                 k
                 for k, m in enumerate(trial_members)
-                if m and k not in active and sp.fixed[k] >= sp.fixed[drop]
+                if m and k not in active and k != add and sp.fixed[k] >= sp.fixed[drop]
             ]
             if dear and len(dear) < sum(trial_members):
                 variants.append([m and k not in dear for k, m in enumerate(trial_members)])
@@ -260,6 +263,15 @@ def _best_subset(
     return best
 
 
+def _twins(
+    sp: Splitter, statuses: dict[int, ExclusionReason], active: list[int]
+) -> list[tuple[int, int]]:
+    """Changes ``(drop, add)`` putting a path dropped for gas in place of an active path
+    it shares a market with."""
+    gassed = [j for j, r in statuses.items() if r is ExclusionReason.GAS_EXCEEDS_GAIN]
+    return [(a, d) for d in gassed for a in active if sp.routes[a].markets & sp.routes[d].markets]
+
+
 def optimize(sp: Splitter, total: float, members: list[bool] | None = None) -> SplitResult:
     members = [True] * len(sp.routes) if members is None else members[:]
     single = sp.best_single(total, members)
@@ -270,6 +282,7 @@ def optimize(sp: Splitter, total: float, members: list[bool] | None = None) -> S
     moves = 0
     exhaustive = False
     reordered = False
+    swapped = False
     while sol.feasible and moves < sp.cfg.max_drops:
         active = sol.active
         small = [j for j in active if sp.below_min(j, sol.alloc[j])]
@@ -301,7 +314,26 @@ def optimize(sp: Splitter, total: float, members: list[bool] | None = None) -> S
         warm = None if sol.rebalanced else sol.alloc
         candidates, redundant = _drop_candidates(sp, sol, members)
         if not candidates:
-            break
+            # no path to drop, but one dropped for gas may do better in place of a used
+            # path it shares a market with (which of such paths to keep depends on the split)
+            found = (
+                None
+                if swapped
+                else _best_trial(
+                    sp, warm, total, members, _twins(sp, statuses, active), current, active
+                )
+            )
+            swapped = True
+            if found is None:
+                break
+            _, add, trial_members, sol = found
+            statuses.pop(add, None)
+            for k, m in enumerate(members):
+                if m and not trial_members[k]:
+                    statuses[k] = ExclusionReason.GAS_EXCEEDS_GAIN
+            members = trial_members
+            moves += 1
+            continue
         if 1 < len(active) <= sp.cfg.exhaustive_paths and not exhaustive:
             # few paths: try every subset of them
             exhaustive = True

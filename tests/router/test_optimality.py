@@ -41,11 +41,13 @@ from tests.router.sim import (
 # run first fits, a path that stops paying for its gas once a gas-dear one is dropped,
 # a path at an inventory's end whose rate, blocked to every path but one, hid gainful moves,
 # a gas-dear path whose gas exceeds its share of an exact output, two parallel pools on
-# each of two hops whose best split executed in order leaves out a path of negligible gas.
+# each of two hops whose best split executed in order leaves out a path of negligible gas,
+# a gas-dear path dropped as redundant that does better in place of its twin's partner.
 HARD_EXACT_IN = (
     7715,
     8354,
     9256,
+    12576,
     20904,
     21804,
     22478,
