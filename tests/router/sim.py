@@ -48,7 +48,7 @@ def enumerate_paths(
         out_edges.setdefault(b, []).append(RefHop("trade", b, q, market.id, Side.SELL_BASE))
         out_edges.setdefault(q, []).append(RefHop("trade", q, b, market.id, Side.BUY_BASE))
     nodes.update((line.asset_at.asset, line.asset_at.location.key) for line in snapshot.inventory)
-    for a, b in itertools.permutations(nodes, 2):
+    for a, b in itertools.permutations(sorted(nodes), 2):  # a fixed order, whatever the hash seed
         if a[0] == b[0] and caps.get(b, 0) > 0:
             out_edges.setdefault(a, []).append(RefHop("transfer", a, b))
     found: list[RefPath] = []
