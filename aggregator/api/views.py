@@ -292,16 +292,7 @@ def quote_view(quote: Quote, now_ns: int) -> QuoteView:
             total=str(costs.total),
             gas_wei_by_chain={k: str(v) for k, v in costs.gas_wei_by_chain.items()},
         ),
-        settlement=build(
-            SettlementPlanView,
-            source_chain=plan.source_chain,
-            source_chain_id=plan.source_chain_id,
-            destination_chain=plan.destination_chain,
-            destination_chain_id=plan.destination_chain_id,
-            source_timelock_s=plan.source_timelock_s,
-            destination_timelock_s=plan.destination_timelock_s,
-            eta_s=plan.eta_s,
-        ),
+        settlement=build(SettlementPlanView, **dict(plan)),
         excluded=[
             build(
                 ExclusionView,
@@ -382,15 +373,7 @@ def quote_view_tail(quote: Quote) -> bytes:
             "total": str(costs.total),
             "gas_wei_by_chain": {k: str(v) for k, v in costs.gas_wei_by_chain.items()},
         },
-        "settlement": {
-            "source_chain": plan.source_chain,
-            "source_chain_id": plan.source_chain_id,
-            "destination_chain": plan.destination_chain,
-            "destination_chain_id": plan.destination_chain_id,
-            "source_timelock_s": plan.source_timelock_s,
-            "destination_timelock_s": plan.destination_timelock_s,
-            "eta_s": plan.eta_s,
-        },
+        "settlement": dict(plan),
         "excluded": [
             {
                 "venue": e.venue,

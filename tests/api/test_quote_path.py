@@ -38,6 +38,14 @@ def http(service: ServiceThread) -> Iterator[httpx.Client]:
         yield client
 
 
+async def _journaled(ctx: Any, quote_id: str) -> list[Any]:
+    """The outbox's latest events of quote ``quote_id``."""
+    assert ctx.engine.outbox is not None
+    entries = await ctx.redis.xrevrange(ctx.engine.outbox.key, count=20)
+    events = [decode_entry(dict(fields or {})) for _, fields in entries or []]
+    return [e for e in events if getattr(e, "quote_id", "") == quote_id]
+
+
 def test_renewed_quotes_are_stored_and_journaled_as_themselves(service: ServiceThread) -> None:
     async def make() -> list[tuple[Quote, Quote, list[Any]]]:
         assert service.running is not None
@@ -46,12 +54,7 @@ def test_renewed_quotes_are_stored_and_journaled_as_themselves(service: ServiceT
         made = []
         for firm in (False, False, False, True, True):
             quote = await ctx.engine.quote(request.model_copy(update={"firm": firm}))
-            stored = await ctx.quotes.get(quote.id)
-            assert ctx.engine.outbox is not None
-            entries = await ctx.redis.xrevrange(ctx.engine.outbox.key, count=20)
-            events = [decode_entry(dict(fields or {})) for _, fields in entries or []]
-            mine = [e for e in events if getattr(e, "quote_id", "") == quote.id]
-            made.append((quote, stored, mine))
+            made.append((quote, await ctx.quotes.get(quote.id), await _journaled(ctx, quote.id)))
         return made
 
     made = service.run(make())
@@ -125,12 +128,7 @@ def test_quotes_recorded_by_their_commands_are_stored_and_journaled_as_themselve
             commands = ctx.engine.commands(quote)
             assert commands is not None  # a renewed route: the direct commands
             await ctx.limiter.take_then("quote", "direct", ctx.settings.api.quote_rate, commands)
-            stored = await ctx.quotes.get(quote.id)
-            assert ctx.engine.outbox is not None
-            entries = await ctx.redis.xrevrange(ctx.engine.outbox.key, count=20)
-            events = [decode_entry(dict(fields or {})) for _, fields in entries or []]
-            mine = [e for e in events if getattr(e, "quote_id", "") == quote.id]
-            made.append((quote, stored, mine))
+            made.append((quote, await ctx.quotes.get(quote.id), await _journaled(ctx, quote.id)))
         return made
 
     for quote, stored, journaled in service.run(make()):
