@@ -189,49 +189,45 @@ class QuoteEngine:
         """Store the quote for every worker and journal it, in the next shared round trip."""
         await self.batcher.submit(self.recording(quote))
 
+    def _parts(self, quote: Quote) -> tuple[tuple[Any, ...] | None, list[Event]]:
+        """The SET that stores ``quote`` with the JSON its route shares (None when it is not
+        renewed from a memoized route), and the events that journal it."""
+        shared = self._shared_for(quote)
+        # every quote is journaled; the route legs of those that can become swaps
+        if quote.request.firm:
+            events: list[Event] = quote_events(quote)
+        elif shared is not None:
+            events = [shared.quote_event(quote)]
+        else:
+            events = [quote_event(quote)]
+        if shared is None:
+            return None, events
+        # SET key value PX ttl, as QuoteStore.put sends it, with the JSON serialized once
+        store = self.quotes
+        stored = shared.stored_json(quote)
+        return ("SET", store._key(quote.id), stored, "PX", store._ttl_ms(quote)), events
+
     def commands(self, quote: Quote) -> list[tuple[Any, ...]] | None:
         """The commands that store and journal a quote renewed from a memoized route, as
         :meth:`recording` queues them (None for any other quote: use :meth:`recording`)."""
         if quote.request.firm or self.outbox is None:
             return None
-        shared = self._shared_for(quote)
-        if shared is None:
+        stored, events = self._parts(quote)
+        if stored is None:
             return None
-        store = self.quotes
-        stored = shared.stored_json(quote)
-        return [
-            ("SET", store._key(quote.id), stored, "PX", store._ttl_ms(quote)),
-            self.outbox.command(shared.quote_event(quote)),
-        ]
+        return [stored, *(self.outbox.command(event) for event in events)]
 
     def recording(self, quote: Quote) -> Queue:
         """What stores and journals ``quote``, queued on a pipeline (see :meth:`record`)."""
-        store = self.quotes
-        prefix, grace_ms = store.prefix, store.grace_ms
-        outbox = self.outbox
-        shared = self._shared_for(quote)
-        events: list[Event]
-        # every quote is journaled; the route legs of those that can become swaps
-        if quote.request.firm:
-            events = quote_events(quote)
-        elif shared is not None:
-            events = [shared.quote_event(quote)]
-        else:
-            events = [quote_event(quote)]
-        if shared is not None:
-            # the quote store's own key and time to live, with the JSON serialized once
-            key, ttl_ms = store._key(quote.id), store._ttl_ms(quote)
-            stored: bytes | None = shared.stored_json(quote)
-        else:
-            key, ttl_ms, stored = "", 0, None
+        store, outbox = self.quotes, self.outbox
+        stored, events = self._parts(quote)
 
         async def queue(pipe: Pipeline) -> Any:
             if stored is not None:
-                # SET key value PX ttl, as QuoteStore.put sends it (without the client's
-                # per-call argument inspection of ``set``)
-                await pipe.execute_command("SET", key, stored, "PX", ttl_ms)
+                # the command itself: the client's ``set`` inspects its arguments per call
+                await pipe.execute_command(*stored)
             else:
-                await QuoteStore(pipe, prefix, grace_ms).put(quote)
+                await QuoteStore(pipe, store.prefix, store.grace_ms).put(quote)
             if outbox is not None:
                 await outbox.append_many(pipe, events)
 
