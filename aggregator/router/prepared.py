@@ -87,7 +87,7 @@ class RoutePath:
     unpriced: str | None
     """Why the path's gas cannot be valued, if it cannot."""
     _fused: dict[Op, PathFn] = field(default_factory=dict)
-    mins: tuple[tuple[int, int, bool], ...] = ()
+    mins: tuple[tuple[int, int, bool], ...] = field(init=False)
     """(hop index, minimum base size, whether the hop sells base) of hops with a minimum."""
 
     def __post_init__(self) -> None:
