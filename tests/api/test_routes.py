@@ -93,16 +93,25 @@ async def test_a_newer_snapshot_becomes_current_once_the_hot_requests_are_priced
     assert memo.memoized(hot[0]) == _route(newer, hot[0])
 
 
-async def test_a_newer_snapshot_is_current_when_its_time_is_up_even_if_nothing_is_priced(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _on_a_clock(
+    monkeypatch: pytest.MonkeyPatch, hot: str
+) -> tuple[list[float], Feed, Pricer, RouteMemo, MarketSnapshot]:
+    """A memo with a 0.05 s warm-up on a clock the test moves, ``hot`` priced on its
+    current snapshot: (clock, feed, pricer, memo, that snapshot)."""
     now = [100.0]
     monkeypatch.setattr(routes, "_clock", lambda: now[0])
     feed, pricer = Feed(), Pricer()
     memo = RouteMemo(pricer, feed, warm_s=0.05)
     old = memo.current()
-    for request in _requests(*"abcdefgh"):
+    for request in _requests(*hot):
         memo.route(old, request)
+    return now, feed, pricer, memo, old
+
+
+async def test_a_newer_snapshot_is_current_when_its_time_is_up_even_if_nothing_is_priced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now, feed, pricer, memo, old = _on_a_clock(monkeypatch, "abcdefgh")
     newer = feed.advance()
     assert memo.current() is old
     now[0] += 0.051
@@ -116,13 +125,7 @@ async def test_a_newer_snapshot_is_current_when_its_time_is_up_even_if_nothing_i
 async def test_an_even_newer_snapshot_keeps_the_first_deadline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    now = [100.0]
-    monkeypatch.setattr(routes, "_clock", lambda: now[0])
-    feed, pricer = Feed(), Pricer()
-    memo = RouteMemo(pricer, feed, warm_s=0.05)
-    old = memo.current()
-    for request in _requests(*"abc"):
-        memo.route(old, request)
+    now, feed, _, memo, old = _on_a_clock(monkeypatch, "abc")
     feed.advance()
     assert memo.current() is old
     now[0] += 0.03
