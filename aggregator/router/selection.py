@@ -263,13 +263,33 @@ def _best_subset(
     return best
 
 
-def _twins(
-    sp: Splitter, statuses: dict[int, ExclusionReason], active: list[int]
+def _swaps(
+    sp: Splitter, statuses: dict[int, ExclusionReason], active: list[int], *, twins: bool
 ) -> list[tuple[int, int]]:
     """Changes ``(drop, add)`` putting a path dropped for gas in place of an active path
-    it shares a market with."""
+    (only one it shares a market with, if ``twins``)."""
     gassed = [j for j, r in statuses.items() if r is ExclusionReason.GAS_EXCEEDS_GAIN]
-    return [(a, d) for d in gassed for a in active if sp.routes[a].markets & sp.routes[d].markets]
+    return [
+        (a, d)
+        for d in gassed
+        for a in active
+        if not twins or sp.routes[a].markets & sp.routes[d].markets
+    ]
+
+
+def _take(
+    found: tuple[int, int, list[bool], Solution],
+    members: list[bool],
+    statuses: dict[int, ExclusionReason],
+) -> tuple[list[bool], Solution]:
+    """The members and split of a trial taken: what it dropped is marked as dropped for
+    gas, and the path it added is no longer."""
+    _, add, trial_members, sol = found
+    statuses.pop(add, None)
+    for k, m in enumerate(members):
+        if m and not trial_members[k]:
+            statuses[k] = ExclusionReason.GAS_EXCEEDS_GAIN
+    return trial_members, sol
 
 
 def optimize(sp: Splitter, total: float, members: list[bool] | None = None) -> SplitResult:
@@ -316,22 +336,12 @@ def optimize(sp: Splitter, total: float, members: list[bool] | None = None) -> S
         if not candidates:
             # no path to drop, but one dropped for gas may do better in place of a used
             # path it shares a market with (which of such paths to keep depends on the split)
-            found = (
-                None
-                if swapped
-                else _best_trial(
-                    sp, warm, total, members, _twins(sp, statuses, active), current, active
-                )
-            )
+            twins = [] if swapped else _swaps(sp, statuses, active, twins=True)
+            found = _best_trial(sp, warm, total, members, twins, current, active)
             swapped = True
             if found is None:
                 break
-            _, add, trial_members, sol = found
-            statuses.pop(add, None)
-            for k, m in enumerate(members):
-                if m and not trial_members[k]:
-                    statuses[k] = ExclusionReason.GAS_EXCEEDS_GAIN
-            members = trial_members
+            members, sol = _take(found, members, statuses)
             moves += 1
             continue
         if 1 < len(active) <= sp.cfg.exhaustive_paths and not exhaustive:
@@ -350,17 +360,11 @@ def optimize(sp: Splitter, total: float, members: list[bool] | None = None) -> S
         found = _best_trial(sp, warm, total, members, drops, current, active, redundant)
         if found is None:
             # a path dropped for gas may do better in place of one still used
-            gassed = [j for j, r in statuses.items() if r is ExclusionReason.GAS_EXCEEDS_GAIN]
-            swaps = [(a, d) for d in gassed for a in active]
+            swaps = _swaps(sp, statuses, active, twins=False)
             found = _best_trial(sp, warm, total, members, swaps, current, active)
         if found is None:
             break
-        _, add, trial_members, sol = found
-        statuses.pop(add, None)
-        for k, m in enumerate(members):
-            if m and not trial_members[k] and k != add:
-                statuses[k] = ExclusionReason.GAS_EXCEEDS_GAIN
-        members = trial_members
+        members, sol = _take(found, members, statuses)
         moves += 1
     return SplitResult(
         alloc=sol.alloc, statuses=statuses, shortfall=sol.shortfall, best_single=single
