@@ -218,7 +218,7 @@ class BookCache:
             self._task = None
         if self._pubsub is not None:
             with contextlib.suppress(RedisError):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
             self._pubsub = None
 
     async def reload(self) -> None:
