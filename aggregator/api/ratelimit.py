@@ -6,9 +6,9 @@ full again. A request takes one token or is refused with the seconds until
 one is there, which becomes the ``Retry-After`` header.
 
 :meth:`RateLimiter.take_then` takes the token and, only if it was granted,
-runs the caller's commands in the same script: a quote is stored and
-journaled in the round trip that admits it, and a refused request leaves
-nothing behind. (The commands' keys are not declared to the script, which is
+runs the caller's commands in the same script and returns their replies: a
+quote is stored and journaled in the round trip that admits it, and a refused
+request leaves nothing behind. (The commands' keys are not declared to the script, which is
 fine on one Redis server or a replicated one, not on a sharded cluster.)
 
 The scripts are sent by their SHA1 (EVALSHA), not as text on every request;
@@ -68,17 +68,19 @@ return {allowed, wait_ms}
 """
 # ARGV[4] the number of commands, then each command as its word count and words
 _THEN = """
+local replies = {}
 if allowed == 1 then
   local at = 5
-  for _ = 1, tonumber(ARGV[4]) do
+  for i = 1, tonumber(ARGV[4]) do
     local n = tonumber(ARGV[at])
-    redis.call(unpack(ARGV, at + 1, at + n))
+    replies[i] = redis.call(unpack(ARGV, at + 1, at + n))
     at = at + n + 1
   end
 end
+return {allowed, wait_ms, replies}
 """
+_TAKE_THEN = _TAKE + _THEN
 _TAKE += _RETURN
-_TAKE_THEN = _TAKE.removesuffix(_RETURN) + _THEN + _RETURN
 _SHA = {script: hashlib.sha1(script.encode()).hexdigest() for script in (_TAKE, _TAKE_THEN)}
 _REFUSALS_KEPT = 10_000
 
@@ -117,9 +119,11 @@ class RateLimiter:
         limit: RateLimit,
         queue: Queue | Sequence[tuple[Any, ...]],
         cost: int = 1,
-    ) -> None:
+    ) -> list[Any]:
         """Take ``cost`` tokens and, if granted, run ``queue``'s commands in the same script
-        (``queue`` queues them on a pipeline, or is the commands' words).
+        (``queue`` queues them on a pipeline, or is the commands' words); their replies, in
+        order, as the script returns them (a status reply such as SET's is ``b"OK"``, a nil
+        is None).
 
         Raises :class:`RateLimitedError` (and runs none of them) when refused.
         """
@@ -140,7 +144,8 @@ class RateLimiter:
         for args in commands:
             words.append(len(args))
             words.extend(args)
-        await self._run(scope, identity, limit, cost, _TAKE_THEN, words)
+        result = await self._run(scope, identity, limit, cost, _TAKE_THEN, words)
+        return list(result[2])
 
     async def _run(
         self,
@@ -150,7 +155,7 @@ class RateLimiter:
         cost: int,
         script: str,
         words: list[Any] | tuple[()],
-    ) -> None:
+    ) -> list[Any]:
         self.check(scope, identity, cost)
         key = f"{self.prefix}:{scope}:{identity}"
         args = (key, repr(limit.rate_per_s), limit.burst, cost, *words)
@@ -171,6 +176,7 @@ class RateLimiter:
             # the bucket was read after ``sent``, and wait_ms is rounded up: never later
             self._remember(key, sent + (wait_ms - 1) / 1000, cost)
             raise self._error(scope, wait_ms / 1000)
+        return list(result)
 
     def _remember(self, key: str, until: float, cost: int) -> None:
         refused = self._refused
