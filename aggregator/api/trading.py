@@ -71,8 +71,14 @@ async def create_quote(request: web.Request) -> web.Response:
         else:
             quote = ctx.engine.route(ctx.engine.current(), wanted)
             taken = True
-            recording = ctx.engine.commands(quote) or ctx.engine.recording(quote)
-            await ctx.limiter.take_then("quote", who, api.quote_rate, recording)
+            by_reference = ctx.engine.by_reference(quote)
+            if by_reference is None:
+                recording = ctx.engine.recording(quote)
+                await ctx.limiter.take_then("quote", who, api.quote_rate, recording)
+            else:
+                commands = by_reference.commands
+                replies = await ctx.limiter.take_then("quote", who, api.quote_rate, commands)
+                await by_reference.admitted(replies, ctx.batcher)
     except RateLimitedError:
         raise
     except AggregatorError as exc:

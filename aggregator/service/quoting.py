@@ -12,16 +12,17 @@ the outbox (with its route legs when firm), in one pipelined round trip shared
 with concurrent requests.
 
 Quotes renewed from one memoized route differ only in id and times, so what
-they share is serialized once per route (:class:`_Shared`): the stored JSON is
-the route's JSON with the quote's own id and times put in front, and the
-journal's quote event is the route's event with its own id and times.
+they share is serialized once per route (:class:`_Shared`), and the journal's
+quote event is the route's event with the quote's own id and times. A quote
+that is not firm is stored as a reference to its route, which is stored once
+(:class:`ByReference`); a firm quote, which a swap reads, as the route's JSON
+with the quote's own id and times put in front.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import time
 import uuid
 from collections.abc import Mapping
@@ -40,37 +41,37 @@ from aggregator.router.trusted import replaced
 from aggregator.service.batcher import Queue, RedisBatcher
 from aggregator.service.routes import RouteMemo
 from aggregator.service.snapshots import SnapshotSource
-from aggregator.settlement.quotes import QuoteStore
+from aggregator.settlement.quotes import QuoteStore, own_json
 from aggregator.settlement.reservations import RedisReservationStore
 
-__all__ = ["QuoteEngine"]
+__all__ = ["ByReference", "QuoteEngine"]
 
 _NS = 1_000_000_000
 _OWN = frozenset({"id", "created_ns", "expires_ns"})
 """The fields in which quotes renewed from one route differ."""
 
 
-def _json_str(text: str) -> str:
-    """``text`` as a JSON string (quote ids are hex: nothing to escape)."""
-    return f'"{text}"' if text.isascii() and text.isalnum() else json.dumps(text)
-
-
 class _Shared:
     """What every quote renewed from one memoized route has in common, serialized once."""
 
-    __slots__ = ("_event", "_tail", "paths")
+    __slots__ = ("_event", "_tail", "paths", "route_key", "stored")
 
-    def __init__(self, route: Quote) -> None:
+    def __init__(self, route: Quote, route_key: str) -> None:
         self.paths = route.paths
         # the route's JSON without the quote's own fields: b'{"request":...}'
         self._tail = route.model_dump_json(exclude=set(_OWN)).encode()
         self._event = quote_event(route)
+        self.route_key = route_key
+        self.stored = False
+        """Whether quotes have been admitted with the route stored at ``route_key``."""
+
+    @property
+    def route_json(self) -> bytes:
+        return self._tail
 
     def stored_json(self, quote: Quote) -> bytes:
         """``quote.model_dump_json()``, field order aside (the JSON is what is stored)."""
-        own = f'{{"id":{_json_str(quote.id)},"created_ns":{quote.created_ns},'
-        own += f'"expires_ns":{quote.expires_ns},'
-        return own.encode() + self._tail[1:]
+        return own_json(quote.id, quote.created_ns, quote.expires_ns) + self._tail[1:]
 
     def quote_event(self, quote: Quote) -> Event:
         """``quote_event(quote)``: the route's event under the quote's id and times."""
@@ -81,6 +82,44 @@ class _Shared:
             ts_recv=quote.created_ns,
             quote_id=quote.id,
         )
+
+
+class ByReference:
+    """The commands that store a quote as a reference to its route and journal it,
+    for a caller that runs them itself (in a rate limiter's script, only if admitted),
+    and what to do once they ran: :meth:`admitted`.
+
+    The route is sent along until quotes have been admitted with it; after that a
+    quote sends only its reference, and if the reply shows the route was gone
+    (Redis restarted or flushed) it is stored again before the quote is answered.
+    """
+
+    __slots__ = ("_quote", "_sends_route", "_shared", "_store", "commands")
+
+    def __init__(self, quote: Quote, shared: _Shared, store: QuoteStore, xadd: tuple[Any, ...]):
+        self._quote = quote
+        self._shared = shared
+        self._store = store
+        self._sends_route = not shared.stored
+        commands = store.reference_commands(quote, shared.route_key)
+        if self._sends_route:
+            commands.append(store.route_command(shared.route_key, shared.route_json, quote))
+        commands.append(xadd)
+        self.commands = commands
+
+    async def admitted(self, replies: list[Any], batcher: RedisBatcher) -> None:
+        """After the commands ran (``replies`` in order): note the route as stored, or
+        store it again if it was missing (the first reply is the route's EXISTS)."""
+        shared = self._shared
+        if self._sends_route:
+            shared.stored = True
+        elif replies[0] == 0:
+            restore = self._store.route_command(shared.route_key, shared.route_json, self._quote)
+
+            async def queue(pipe: Pipeline) -> Any:
+                await pipe.execute_command(*restore)
+
+            await batcher.submit(queue)
 
 
 class QuoteEngine:
@@ -182,7 +221,8 @@ class QuoteEngine:
         memoized = self.routes.memoized(quote.request)
         if not isinstance(memoized, Quote) or memoized.paths is not quote.paths:
             return None
-        shared = self._shared[key] = _Shared(memoized)
+        route_key = self.quotes.route_key(uuid.uuid4().hex)
+        shared = self._shared[key] = _Shared(memoized, route_key)
         return shared
 
     async def record(self, quote: Quote) -> None:
@@ -207,15 +247,17 @@ class QuoteEngine:
         stored = shared.stored_json(quote)
         return ("SET", store._key(quote.id), stored, "PX", store._ttl_ms(quote)), events
 
-    def commands(self, quote: Quote) -> list[tuple[Any, ...]] | None:
-        """The commands that store and journal a quote renewed from a memoized route, as
-        :meth:`recording` queues them (None for any other quote: use :meth:`recording`)."""
+    def by_reference(self, quote: Quote) -> ByReference | None:
+        """What stores (as a reference to its route) and journals a quote that is not
+        firm and was renewed from a memoized route (None for any other quote: use
+        :meth:`recording`)."""
         if quote.request.firm or self.outbox is None:
             return None
-        stored, events = self._parts(quote)
-        if stored is None:
+        shared = self._shared_for(quote)
+        if shared is None:
             return None
-        return [stored, *(self.outbox.command(event) for event in events)]
+        xadd = self.outbox.command(shared.quote_event(quote))
+        return ByReference(quote, shared, self.quotes, xadd)
 
     def recording(self, quote: Quote) -> Queue:
         """What stores and journals ``quote``, queued on a pipeline (see :meth:`record`)."""

@@ -2,9 +2,20 @@
 
 Whoever makes a quote ``put``s it with a time to live matching its expiry;
 ``mark_used`` is one atomic ``SET NX``, so a quote becomes at most one swap.
+
+Quotes renewed from one route differ only in their id and times, so a worker
+may store the route once (:meth:`QuoteStore.route_commands`) and each quote as
+a reference to it: ``{"id", "created_ns", "expires_ns", "route"}``, where
+``route`` is the key holding the route's JSON without those three fields.
+Every quote stored by reference extends the route's time to live to its own,
+so the route outlives every quote that refers to it. Reading a quote puts the
+two together; either form reads back as the same :class:`Quote`.
 """
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -15,6 +26,11 @@ from aggregator.models.units import now_ns
 __all__ = ["QuoteStore"]
 
 _NS_PER_MS = 1_000_000
+_REF_FIELDS = frozenset({"id", "created_ns", "expires_ns", "route"})
+_REF_MAX_BYTES = 1024
+_ROUTE_MARGIN_MS = 1_000
+"""A route outlives the quotes that refer to it by this much (times to live are
+reckoned a moment apart for each quote)."""
 
 # KEYS: quote, used marker; ARGV: marker TTL (ms). Returns {quote JSON or '', 1 if taken now}.
 _TAKE = """
@@ -27,8 +43,30 @@ return {raw, 0}
 """
 
 
+def own_json(quote_id: str, created_ns: int, expires_ns: int) -> bytes:
+    """The opening of a quote's JSON with the fields its copies do not share (to be
+    followed by the rest of a route's JSON, from after its ``{``)."""
+    # quote ids are hex: nothing to escape
+    id_json = f'"{quote_id}"' if quote_id.isascii() and quote_id.isalnum() else json.dumps(quote_id)
+    return f'{{"id":{id_json},"created_ns":{created_ns},"expires_ns":{expires_ns},'.encode()
+
+
+def _reference(raw: bytes) -> tuple[bytes, str] | None:
+    """``(own JSON opening, route key)`` if ``raw`` is a quote stored by reference."""
+    if len(raw) > _REF_MAX_BYTES:
+        return None
+    try:
+        ref = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(ref, dict) or ref.keys() != _REF_FIELDS:
+        return None
+    return own_json(ref["id"], ref["created_ns"], ref["expires_ns"]), ref["route"]
+
+
 class QuoteStore:
-    """``quote:<id>`` holds the quote's JSON; ``quote:<id>:used`` marks it taken."""
+    """``quote:<id>`` holds the quote's JSON (or a reference to its route's, at
+    ``quote:route:<id>``); ``quote:<id>:used`` marks it taken."""
 
     def __init__(self, redis: Redis, prefix: str = "quote", grace_ms: int = 60_000) -> None:
         self.redis = redis
@@ -46,15 +84,51 @@ class QuoteStore:
         left = (quote.expires_ns - now_ns()) // _NS_PER_MS
         return max(1, left) + self.grace_ms
 
+    def route_key(self, route_id: str) -> str:
+        return f"{self.prefix}:route:{route_id}"
+
     async def put(self, quote: Quote) -> None:
         await self.redis.set(self._key(quote.id), quote.model_dump_json(), px=self._ttl_ms(quote))
+
+    def route_command(self, route_key: str, route_json: bytes, quote: Quote) -> tuple[Any, ...]:
+        """The SET that stores a route's JSON (``quote.model_dump_json()`` without the
+        quote's id and times) for the quotes that refer to it, unless it is there."""
+        ttl = self._ttl_ms(quote) + _ROUTE_MARGIN_MS
+        return ("SET", route_key, route_json, "NX", "PX", ttl)
+
+    def reference_commands(self, quote: Quote, route_key: str) -> list[tuple[Any, ...]]:
+        """Store ``quote`` as a reference to the route at ``route_key``: an EXISTS whose
+        reply (0 or 1) tells whether the route was there, a PEXPIRE that extends the
+        route past the quote's own time to live (never shortening it), and the SET of
+        the reference. A caller that finds the route was missing stores it again
+        (:meth:`route_command`) before the quote is handed out."""
+        ttl = self._ttl_ms(quote)
+        ref = own_json(quote.id, quote.created_ns, quote.expires_ns)
+        ref += f'"route":{json.dumps(route_key)}}}'.encode()
+        return [
+            ("EXISTS", route_key),
+            ("PEXPIRE", route_key, ttl + _ROUTE_MARGIN_MS, "GT"),
+            ("SET", self._key(quote.id), ref, "PX", ttl),
+        ]
 
     async def get(self, quote_id: str) -> Quote:
         """The quote; :class:`QuoteNotFoundError` if unknown or long gone."""
         raw = await self.redis.get(self._key(quote_id))
         if raw is None:
             raise QuoteNotFoundError("no such quote", quote_id=quote_id)
-        return Quote.model_validate_json(raw)
+        return await self._decoded(quote_id, raw)
+
+    async def _decoded(self, quote_id: str, raw: bytes | str) -> Quote:
+        raw = raw.encode() if isinstance(raw, str) else raw
+        ref = _reference(raw)
+        if ref is None:
+            return Quote.model_validate_json(raw)
+        own, route_key = ref
+        route = await self.redis.get(route_key)
+        if route is None:
+            raise QuoteNotFoundError("no such quote", quote_id=quote_id)
+        route = route.encode() if isinstance(route, str) else route
+        return Quote.model_validate_json(own + route[1:])
 
     async def mark_used(self, quote_id: str) -> Quote:
         """Take the quote for one swap, atomically (one script: read it, mark it taken).
@@ -67,7 +141,12 @@ class QuoteStore:
         )
         if raw is None or raw == b"" or raw == "":
             raise QuoteNotFoundError("no such quote", quote_id=quote_id)
-        quote = Quote.model_validate_json(raw)
+        try:
+            quote = await self._decoded(quote_id, raw)
+        except QuoteNotFoundError:
+            if taken:
+                await self.unmark(quote_id)
+            raise
         if quote.expires_ns <= now_ns():
             if taken:
                 await self.unmark(quote_id)

@@ -195,7 +195,8 @@ async def test_commands_taken_with_a_token_run_only_when_it_is_granted(redis_url
         return queue
 
     try:
-        await limiter.take_then("quote", "7.7.7.7", limit, storing("t:rl-then:granted"))
+        replies = await limiter.take_then("quote", "7.7.7.7", limit, storing("t:rl-then:granted"))
+        assert replies[0] == b"OK" and replies[1].count(b"-") == 1  # SET's status, XADD's id
         with pytest.raises(RateLimitedError):
             await limiter.take_then("quote", "7.7.7.7", limit, storing("t:rl-then:refused"))
         assert await redis.get("t:rl-then:granted") == b"stored"

@@ -115,22 +115,62 @@ def test_a_view_spliced_from_the_route_equals_the_plain_view(service: ServiceThr
         assert json.loads(spliced) == json.loads(plain)
 
 
-def test_quotes_recorded_by_their_commands_are_stored_and_journaled_as_themselves(
+def test_quotes_stored_by_reference_are_stored_and_journaled_as_themselves(
     service: ServiceThread,
 ) -> None:
-    async def make() -> list[tuple[Quote, Quote, list[Any]]]:
+    async def make() -> tuple[list[tuple[Quote, Quote, list[Any]]], list[bool], int]:
+        assert service.running is not None
+        ctx = service.running.context
+        # an amount no other test asks for: a route of its own
+        body = {**BODY, "amount": "250000077"}
+        request = ctx.quote_request(QuoteRequestBody.model_validate(body))
+        made, sent_route = [], []
+        for _ in range(3):
+            quote = ctx.engine.route(ctx.engine.current(), request)
+            stored = ctx.engine.by_reference(quote)
+            assert stored is not None  # a renewed route, not firm: stored by reference
+            sent_route.append(
+                any(c[0] == "SET" and str(c[1]).startswith("quote:route:") for c in stored.commands)
+            )
+            replies = await ctx.limiter.take_then(
+                "quote", "direct", ctx.settings.api.quote_rate, stored.commands
+            )
+            await stored.admitted(replies, ctx.batcher)
+            made.append((quote, await ctx.quotes.get(quote.id), await _journaled(ctx, quote.id)))
+        routes = [k async for k in ctx.redis.scan_iter(match="quote:route:*")]
+        return made, sent_route, len(routes)
+
+    made, sent_route, routes = service.run(make())
+    for quote, stored, journaled in made:
+        assert stored == quote
+        assert journaled == quote_events(quote)[:1]
+    if len({quote.snapshot_ns for quote, _, _ in made}) == 1:
+        # one route: sent with the first quote only, and stored once
+        assert sent_route == [True, False, False]
+    assert routes >= 1
+
+
+def test_a_route_lost_from_redis_is_stored_again_before_its_quote_is_answered(
+    service: ServiceThread,
+) -> None:
+    async def make() -> list[tuple[Quote, Quote]]:
         assert service.running is not None
         ctx = service.running.context
         request = ctx.quote_request(QuoteRequestBody.model_validate(BODY))
         made = []
         for _ in range(3):
             quote = ctx.engine.route(ctx.engine.current(), request)
-            commands = ctx.engine.commands(quote)
-            assert commands is not None  # a renewed route: the direct commands
-            await ctx.limiter.take_then("quote", "direct", ctx.settings.api.quote_rate, commands)
-            made.append((quote, await ctx.quotes.get(quote.id), await _journaled(ctx, quote.id)))
+            stored = ctx.engine.by_reference(quote)
+            assert stored is not None
+            # Redis loses every route (a restart or a flush) just before each quote
+            async for key in ctx.redis.scan_iter(match="quote:route:*"):
+                await ctx.redis.delete(key)
+            replies = await ctx.limiter.take_then(
+                "quote", "lost", ctx.settings.api.quote_rate, stored.commands
+            )
+            await stored.admitted(replies, ctx.batcher)
+            made.append((quote, await ctx.quotes.get(quote.id)))
         return made
 
-    for quote, stored, journaled in service.run(make()):
+    for quote, stored in service.run(make()):
         assert stored == quote
-        assert journaled == quote_events(quote)[:1]
