@@ -160,17 +160,11 @@ class RateLimiter:
         key = f"{self.prefix}:{scope}:{identity}"
         args = (key, repr(limit.rate_per_s), limit.burst, cost, *words)
 
-        async def by_sha(pipe: Pipeline) -> Any:
-            return await pipe.evalsha(_SHA[script], 1, *args)
-
-        async def in_full(pipe: Pipeline) -> Any:
-            return await pipe.eval(script, 1, *args)
-
         sent = time.monotonic()
         try:
-            [result] = await self.batcher.submit(by_sha)
+            result = await self.batcher.execute("EVALSHA", _SHA[script], 1, *args)
         except NoScriptError:
-            [result] = await self.batcher.submit(in_full)
+            result = await self.batcher.execute("EVAL", script, 1, *args)
         allowed, wait_ms = int(result[0]), int(result[1])
         if not allowed:
             # the bucket was read after ``sent``, and wait_ms is rounded up: never later

@@ -1,21 +1,24 @@
-"""Group commit for Redis: commands from concurrent requests share one pipeline round trip.
+"""Group commit for Redis: commands from concurrent requests share one round trip.
 
 A caller hands :meth:`RedisBatcher.submit` a function that queues its commands
-on a pipeline and awaits its own results. Everything submitted in one turn of
-the event loop goes out together; batches go out on a few connections of the
-batcher's own (``lanes``), and while every lane has a batch in flight what is
-submitted waits and goes out together in the next one. So under load one
+on a pipeline (or :meth:`RedisBatcher.execute` one command) and awaits its own
+replies. Everything submitted in one turn of the event loop goes out together,
+as one write on the batcher's own connection, pipelined behind the batches
+already on the wire; while ``in_flight`` batches wait for their replies, what
+is submitted waits and goes out together in the next one. So under load one
 round trip serves many requests, and alone a request waits for exactly one
-round trip, as it would without batching. A caller's commands stay in order;
-two callers' batches may run in either order.
+round trip, as it would without batching. A caller's commands stay in order,
+and batches run in the order they were written.
 
-The pipeline only collects the commands: the batcher writes them itself, as one
-packed write, and reads the replies in order. The
-client's pipeline execution (taking a pooled connection under a lock, probing
-it for stray data, retrying, recording pool metrics, handing it back) cost
-several times more than the commands of a small batch. Nothing is retried
-once a batch may have reached the server (a command such as XADD must not run
-twice); a write that failed is retried once on a fresh connection.
+The client only opens the connection (with its handshake: authentication,
+database, protocol, TLS); the batcher then reads the connection itself. Its
+protocol parses the replies as they arrive (with hiredis, errors mapped to the
+client's exception classes, each reply passed through the client's response
+callback) and hands each caller its own, with no task, lock or per-reply
+coroutine on the way: the client's pipeline execution cost several times more
+than the commands of a small batch. Nothing is retried once a batch may have
+reached the server (a command such as XADD must not run twice); a connection
+found lost before a write is replaced first.
 """
 
 from __future__ import annotations
@@ -23,27 +26,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import math
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import hiredis
+from redis._parsers.base import BaseParser
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import AbstractConnection
 from redis.client import EMPTY_RESPONSE, NEVER_DECODE
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import InvalidResponse, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 __all__ = ["Queue", "RedisBatcher"]
 
 Queue = Callable[[Pipeline], Awaitable[Any]]
 """Queues one caller's commands on a pipeline (``await pipe.set(...)`` and so on)."""
 
+Command = tuple[tuple[Any, ...], Mapping[str, Any]]
+"""A command's words and the client's options for its reply."""
 
-def _pack(
-    connection: AbstractConnection, commands: Sequence[tuple[Any, Mapping[str, Any]]]
-) -> list[bytes]:
+_INCOMPLETE = object()
+_NO_OPTIONS: Mapping[str, Any] = {}
+
+
+def _pack(connection: AbstractConnection, commands: Sequence[Command]) -> list[bytes]:
     """The commands in the wire protocol, packed by hiredis when it gives the client's bytes.
 
     The asyncio client packs in Python (about 15 us for a quote's script with
@@ -69,192 +79,316 @@ def _pack(
     return connection.pack_commands([args for args, _ in commands])
 
 
-class _Lane:
-    """A connection of the batcher's own, and the batch in flight on it."""
-
-    __slots__ = ("batch", "connection", "task")
-
-    def __init__(self) -> None:
-        self.connection: AbstractConnection | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.batch: list[_Item] = []
-
-
 class _Item:
-    __slots__ = ("future", "queue")
+    """One caller: its queueing function (or its one command) and the future it awaits."""
 
-    def __init__(self, queue: Queue, future: asyncio.Future[list[Any]]) -> None:
+    __slots__ = ("command", "future", "queue")
+
+    def __init__(
+        self, queue: Queue | None, command: Command | None, future: asyncio.Future[list[Any]]
+    ) -> None:
         self.queue = queue
+        self.command = command
         self.future = future
+
+
+class _Batch:
+    """Commands written together, and whose replies they are."""
+
+    __slots__ = ("commands", "replies", "sent", "spans")
+
+    def __init__(self, commands: list[Command], spans: list[tuple[_Item, int, int]]) -> None:
+        self.commands = commands
+        self.spans = spans
+        self.replies: list[Any] = []
+        self.sent = time.monotonic()
+
+    def fail(self, error: BaseException) -> None:
+        for item, _, _ in self.spans:
+            if not item.future.done():
+                item.future.set_exception(error)
+
+
+class _Wire(asyncio.Protocol):
+    """The batcher's connection once open: writes batches, parses replies in order."""
+
+    def __init__(
+        self,
+        connection: AbstractConnection,
+        transport: asyncio.WriteTransport,
+        done: Callable[[_Batch], None],
+        lost: Callable[[], None],
+    ) -> None:
+        self.connection = connection
+        self.transport = transport
+        encoder = connection.encoder
+        self.reader = hiredis.Reader(
+            protocolError=InvalidResponse,
+            replyError=BaseParser.parse_error,
+            notEnoughData=_INCOMPLETE,
+        )
+        self.decoding = (
+            (encoder.encoding, encoder.encoding_errors) if encoder.decode_responses else None
+        )
+        self.done = done
+        self.on_lost = lost
+        self.pending: deque[_Batch] = deque()
+        self.lost: BaseException | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.lost is None and not self.transport.is_closing()
+
+    def send(self, batch: _Batch, packed: list[bytes]) -> None:
+        self.pending.append(batch)
+        if len(packed) == 1:
+            self.transport.write(packed[0])
+        else:
+            self.transport.writelines(packed)
+
+    def data_received(self, data: bytes) -> None:
+        reader = self.reader
+        reader.feed(data)
+        pending = self.pending
+        try:
+            while pending:
+                batch = pending[0]
+                replies, commands = batch.replies, batch.commands
+                while len(replies) < len(commands):
+                    if self.decoding is not None:
+                        decode = NEVER_DECODE not in commands[len(replies)][1]
+                        reader.set_encoding(*self.decoding if decode else (None, None))
+                    reply = reader.gets()
+                    if reply is _INCOMPLETE:
+                        return
+                    replies.append(reply)
+                pending.popleft()
+                self.done(batch)
+        except InvalidResponse as exc:  # the stream cannot be read further
+            self.abort(exc)
+
+    def abort(self, error: BaseException) -> None:
+        self.connection_lost(error)
+        self.transport.abort()
+
+    def connection_lost(self, exc: Exception | BaseException | None) -> None:
+        if self.lost is None:
+            self.lost = exc or RedisConnectionError("the connection to Redis was closed")
+        while self.pending:
+            self.pending.popleft().fail(self.lost)
+        self.on_lost()
+
+    def eof_received(self) -> bool | None:
+        return None
 
 
 class RedisBatcher:
     """See the module docstring; one per event loop."""
 
-    def __init__(self, redis: Redis, max_batch: int = 512, lanes: int = 2) -> None:
+    def __init__(self, redis: Redis, max_batch: int = 512, in_flight: int = 2) -> None:
         self.redis = redis
         self.max_batch = max_batch
+        self.in_flight = max(1, in_flight)
         self._items: list[_Item] = []
         self._wake = asyncio.Event()
-        self._lane_free = asyncio.Event()
+        self._room = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._lanes = [_Lane() for _ in range(max(1, lanes))]
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wire: _Wire | None = None
+        self._recorder: Pipeline | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self.batches = 0
         self.commands = 0
 
     async def submit(self, queue: Queue) -> list[Any]:
-        """Run ``queue``'s commands in the next batch; their results, in order.
+        """Run ``queue``'s commands in the next batch; their replies, in order.
 
         A command that failed raises its error here (for this caller only).
         """
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="redis-batcher")
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._items.append(_Item(queue, future))
+        return await self._enqueue(queue, None)
+
+    async def execute(self, *args: Any, **options: Any) -> Any:
+        """Run one command in the next batch (as ``Redis.execute_command``); its reply."""
+        [reply] = await self._enqueue(None, (args, options or _NO_OPTIONS))
+        return reply
+
+    def _enqueue(self, queue: Queue | None, command: Command | None) -> asyncio.Future[list[Any]]:
+        loop = self._loop
+        if loop is None or self._task is None or self._task.done():
+            loop = self._loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._run(), name="redis-batcher")
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        self._items.append(_Item(queue, command, future))
         self._wake.set()
-        return await future
+        return future
 
     async def close(self) -> None:
-        tasks = [self._task] + [lane.task for lane in self._lanes]
-        self._task = None
-        for task in tasks:
-            if task is not None:
-                task.cancel()
-        for task in tasks:
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        for lane in self._lanes:
-            await self._disconnect(lane)
-            self._items.extend(lane.batch)  # a batch cancelled before it started
-            lane.batch = []
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._timer is not None:
+            self._timer.cancel()
+        closed = RedisError("the batcher was closed")
+        wire, self._wire = self._wire, None
+        if wire is not None:
+            wire.connection_lost(closed)
+            wire.transport.close()
         for item in self._items:
             if not item.future.done():
-                item.future.set_exception(RedisError("the batcher was closed"))
+                item.future.set_exception(closed)
         self._items.clear()
+
+    # -- sending --------------------------------------------------------------------
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._items:
-                lane = next((lane for lane in self._lanes if lane.task is None), None)
-                if lane is None:  # every lane has a batch in flight: wait for one
-                    self._lane_free.clear()
-                    await self._lane_free.wait()
+                wire = self._wire
+                if wire is not None and wire.open and len(wire.pending) >= self.in_flight:
+                    # enough on the wire: what comes meanwhile goes out together next
+                    self._room.clear()
+                    await self._room.wait()
                     continue
                 batch = self._items[: self.max_batch]
                 del self._items[: self.max_batch]
-                lane.batch = batch
-                lane.task = asyncio.create_task(self._flush(batch, lane), name="redis-batch")
+                try:
+                    await self._send(batch)
+                except asyncio.CancelledError:  # closed while this batch was on its way
+                    closed = RedisError("the batcher was closed")
+                    for item in batch:
+                        if not item.future.done():
+                            item.future.set_exception(closed)
+                    raise
 
-    async def _flush(self, batch: list[_Item], lane: _Lane) -> None:
-        try:
-            await self._flush_on(batch, lane)
-        finally:
-            lane.task = None
-            lane.batch = []
-            self._lane_free.set()
-
-    async def _flush_on(self, batch: list[_Item], lane: _Lane) -> None:
-        pipe = self.redis.pipeline(transaction=False)  # collects commands, never executed
+    async def _collect(self, items: list[_Item]) -> _Batch | None:
+        """The items' commands, queued on a pipeline that only collects them."""
+        pipe, self._recorder = self._recorder, None
+        if pipe is None:
+            pipe = self.redis.pipeline(transaction=False)
+        commands: list[Command] = []
         spans: list[tuple[_Item, int, int]] = []
-        for item in batch:
-            start = len(pipe.command_stack)
-            try:
-                await item.queue(pipe)
-            except Exception as exc:  # the caller's own queueing failed
-                del pipe.command_stack[start:]
-                item.future.set_exception(exc)
-                continue
-            spans.append((item, start, len(pipe.command_stack)))
-        commands = pipe.command_stack
         try:
-            results = await self._execute(lane, commands) if commands else []
-        except asyncio.CancelledError:
-            await self._disconnect(lane)  # replies may be left unread on it
-            for item, _, _ in spans:
-                if not item.future.done():
-                    item.future.set_exception(RedisError("the batcher was closed"))
-            raise
-        except (RedisError, OSError) as exc:
-            await self._disconnect(lane)
-            for item, _, _ in spans:
-                if not item.future.done():
-                    item.future.set_exception(exc)
+            for item in items:
+                if item.future.done():  # its caller gave up waiting: not sent
+                    continue
+                start = len(commands)
+                if item.command is not None:
+                    commands.append(item.command)
+                else:
+                    assert item.queue is not None
+                    try:
+                        await item.queue(pipe)
+                    except Exception as exc:  # the caller's own queueing failed
+                        pipe.command_stack.clear()
+                        item.future.set_exception(exc)
+                        continue
+                    commands.extend(pipe.command_stack)
+                    pipe.command_stack.clear()
+                spans.append((item, start, len(commands)))
+        finally:
+            self._recorder = pipe
+        return _Batch(commands, spans) if spans else None
+
+    async def _send(self, items: list[_Item]) -> None:
+        batch = await self._collect(items)
+        if batch is None:
             return
+        try:
+            wire = self._wire
+            if wire is None or not wire.open:
+                wire = await self._connect()
+            packed = _pack(wire.connection, batch.commands)
+        except Exception as exc:  # nothing was written: these callers fail, the batcher goes on
+            batch.fail(exc)
+            return
+        batch.sent = time.monotonic()
+        wire.send(batch, packed)
+        self._arm_timer()
+
+    async def _connect(self) -> _Wire:
+        """A new connection, opened (and handshaken) by the client, then read here."""
+        self._wire = None
+        pool = self.redis.connection_pool
+        connection: AbstractConnection = pool.make_connection()  # type: ignore[no-untyped-call]
+        await connection.connect()  # type: ignore[no-untyped-call, unused-ignore]
+        writer = connection._writer
+        if writer is None:
+            raise RedisConnectionError("the connection to Redis was closed")
+        transport = writer.transport  # uvloop's is no subclass of asyncio's: not checked
+        wire = _Wire(connection, transport, self._done, self._room.set)
+        transport.set_protocol(wire)
+        self._wire = wire
+        return wire
+
+    # -- replies --------------------------------------------------------------------
+
+    def _done(self, batch: _Batch) -> None:
+        """Hand each caller of ``batch`` its replies (or its first error)."""
         self.batches += 1
-        self.commands += len(results)
-        for item, start, end in spans:
+        replies = batch.replies
+        self.commands += len(replies)
+        callbacks = self.redis.response_callbacks
+        for item, start, end in batch.spans:
             if item.future.done():
                 continue
-            mine = results[start:end]
-            error = next((r for r in mine if isinstance(r, Exception)), None)
+            mine = []
+            error: Exception | None = None
+            for (args, options), reply in zip(
+                batch.commands[start:end], replies[start:end], strict=True
+            ):
+                if isinstance(reply, ResponseError):
+                    if EMPTY_RESPONSE in options:
+                        reply = options[EMPTY_RESPONSE]
+                    else:
+                        error = error or reply
+                        continue
+                callback = callbacks.get(args[0])
+                if callback is not None:
+                    try:
+                        reply = callback(reply, **_callback_options(options))
+                    except Exception as exc:
+                        error = error or exc
+                        continue
+                    if inspect.isawaitable(reply):  # no client callback is; refuse to wait
+                        error = error or RedisError(f"asynchronous reply callback for {args[0]}")
+                        continue
+                mine.append(reply)
             if error is not None:
                 item.future.set_exception(error)
             else:
                 item.future.set_result(mine)
+        if not self._room.is_set():
+            self._room.set()
 
-    async def _execute(
-        self, lane: _Lane, commands: Sequence[tuple[Any, Mapping[str, Any]]]
-    ) -> list[Any]:
-        """Write every command at once, then read and parse each reply in order."""
-        connection = await self._send(lane, commands)
-        # one time limit for all the replies, not one per reply
-        async with asyncio.timeout(connection.socket_timeout):
-            return await self._read(connection, commands)
+    def _arm_timer(self) -> None:
+        wire = self._wire
+        timeout = None if wire is None else wire.connection.socket_timeout
+        if timeout is None or self._timer is not None:
+            return
+        assert self._loop is not None
+        self._timer = self._loop.call_later(timeout, self._check_timeout)
 
-    async def _read(
-        self, connection: AbstractConnection, commands: Sequence[tuple[Any, Mapping[str, Any]]]
-    ) -> list[Any]:
-        callbacks = self.redis.response_callbacks
-        results: list[Any] = []
-        for args, options in commands:
-            try:
-                response = await connection.read_response(
-                    disable_decoding=NEVER_DECODE in options, timeout=math.inf
-                )
-            except ResponseError as exc:
-                results.append(options[EMPTY_RESPONSE] if EMPTY_RESPONSE in options else exc)
-                continue
-            callback = callbacks.get(args[0])
-            if callback is not None:
-                kwargs = {
-                    k: v
-                    for k, v in options.items()
-                    if k not in (NEVER_DECODE, EMPTY_RESPONSE, "keys")
-                }
-                response = callback(response, **kwargs)
-                if inspect.isawaitable(response):
-                    response = await response
-            results.append(response)
-        return results
+    def _check_timeout(self) -> None:
+        """Fail what waited longer than the socket timeout: the connection is given up."""
+        self._timer = None
+        wire = self._wire
+        if wire is None or not wire.pending:
+            return
+        timeout = wire.connection.socket_timeout or 0.0
+        waited = time.monotonic() - wire.pending[0].sent
+        if waited >= timeout:
+            wire.abort(RedisTimeoutError("Timeout reading from Redis"))
+            self._room.set()
+        else:
+            assert self._loop is not None
+            self._timer = self._loop.call_later(timeout - waited, self._check_timeout)
 
-    async def _send(
-        self, lane: _Lane, commands: Sequence[tuple[Any, Mapping[str, Any]]]
-    ) -> AbstractConnection:
-        packed: list[bytes] | None = None
-        for attempt in (1, 2):
-            connection = lane.connection
-            if connection is None:
-                pool = self.redis.connection_pool
-                connection = lane.connection = pool.make_connection()  # type: ignore[no-untyped-call]
-            try:
-                await connection.connect()
-                if packed is None:
-                    packed = _pack(connection, commands)
-                await connection.send_packed_command(packed, check_health=False)
-                return connection
-            except (RedisConnectionError, OSError):
-                # nothing was read: the write is retried once, on a new connection
-                await self._disconnect(lane)
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
 
-    @staticmethod
-    async def _disconnect(lane: _Lane) -> None:
-        connection, lane.connection = lane.connection, None
-        if connection is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await connection.disconnect(nowait=True)
+def _callback_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    if not options:
+        return {}
+    return {k: v for k, v in options.items() if k not in (NEVER_DECODE, EMPTY_RESPONSE, "keys")}

@@ -8,10 +8,12 @@ import asyncio
 from typing import Any
 
 import pytest
+import uvloop
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError, ResponseError
+from redis.exceptions import DataError, NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from aggregator.service.batcher import RedisBatcher, _pack
 
@@ -136,6 +138,55 @@ async def test_an_argument_the_client_refuses_fails_its_caller(redis_url: str) -
             await batcher.submit(boolean)
         assert await redis.exists("t:batch:bool") == 0
         assert await _set_then_get(batcher, "t:batch:after", "ok") == [True, b"ok"]
+    finally:
+        await batcher.close()
+        await redis.aclose()
+
+
+def test_the_batcher_runs_on_uvloop_as_api_workers_do(redis_url: str) -> None:
+    async def run() -> tuple[list[list[Any]], Any]:
+        redis = Redis.from_url(redis_url)
+        batcher = RedisBatcher(redis)
+        try:
+            together = await asyncio.gather(
+                *(_set_then_get(batcher, f"t:batch:uv:{i}", f"u{i}") for i in range(20))
+            )
+            alone = await batcher.execute("GET", "t:batch:uv:3")
+            return together, alone
+        finally:
+            await batcher.close()
+            await redis.aclose()
+
+    together, alone = uvloop.run(asyncio.wait_for(run(), 10))
+    assert together == [[True, f"u{i}".encode()] for i in range(20)]
+    assert alone == b"u3"
+
+
+async def test_replies_later_than_the_socket_timeout_fail_and_a_new_connection_serves(
+    redis_url: str,
+) -> None:
+    redis = Redis.from_url(redis_url, socket_timeout=0.2)
+    batcher = RedisBatcher(redis)
+
+    async def blocked(pipe: Pipeline) -> Any:
+        await pipe.blpop(["t:batch:nothing"], timeout=3)
+
+    try:
+        with pytest.raises(RedisTimeoutError):
+            await asyncio.wait_for(batcher.submit(blocked), 2)
+        assert await _set_then_get(batcher, "t:batch:after-timeout", "ok") == [True, b"ok"]
+    finally:
+        await batcher.close()
+        await redis.aclose()
+
+
+async def test_errors_are_the_clients_exception_classes(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    batcher = RedisBatcher(redis)
+    try:
+        with pytest.raises(NoScriptError):
+            await batcher.execute("EVALSHA", "0" * 40, 0)
+        assert await batcher.execute("EVAL", "return {1, 'two'}", 0) == [1, b"two"]
     finally:
         await batcher.close()
         await redis.aclose()
