@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
+from aggregator.models.ids import random_id
 from aggregator.models.quote import (
     CostBreakdown,
     Exclusion,
@@ -101,7 +101,7 @@ def assemble(
     improvement = (amount_out - single) / single * BPS if single > 0 else 0.0
     return build(
         Quote,
-        id=uuid.uuid4().hex,
+        id=random_id(),
         request=request,
         amount_in=amount_in,
         amount_out=amount_out,
