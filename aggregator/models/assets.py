@@ -66,6 +66,11 @@ class Location(BaseModel):
     def is_chain(self) -> bool:
         return self.kind is LocationKind.CHAIN
 
+    def __hash__(self) -> int:
+        # the generic frozen-model hash is a Python call per model; locations, assets at
+        # locations and quote requests are dictionary keys on every quote
+        return hash((self.key, self.chain_id))
+
     def __str__(self) -> str:
         return self.key
 
@@ -77,6 +82,10 @@ class AssetAt(BaseModel):
 
     asset: str = Field(description="Canonical asset symbol.")
     location: Location
+
+    def __hash__(self) -> int:  # equal ones have equal fields: see Location.__hash__
+        location = self.location
+        return hash((self.asset, location.key, location.chain_id))
 
     def __str__(self) -> str:
         return f"{self.asset}@{self.location.key}"

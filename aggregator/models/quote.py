@@ -43,6 +43,12 @@ class QuoteRequest(BaseModel):
     venues_deny: frozenset[str] = Field(default=frozenset(), description="Never these venues.")
     firm: bool = Field(default=False, description="Reserve inventory for the quote's lifetime.")
 
+    def __hash__(self) -> int:  # equal ones have equal fields: see Location.__hash__
+        sell, buy = self.sell, self.buy
+        return hash(
+            (sell.asset, sell.location.key, buy.asset, buy.location.key, self.amount, self.firm)
+        )
+
 
 class ExclusionReason(StrEnum):
     STALE = "stale"
