@@ -14,11 +14,12 @@ Events are written to the Redis outbox as JSON and read back with
 
 from __future__ import annotations
 
-import uuid
+import json
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from aggregator.models.ids import random_id
 from aggregator.models.quote import Quote
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "JournalEvent",
     "LegExecutionEvent",
     "QuoteEvent",
+    "RenewedQuoteEvents",
     "RouteLegEvent",
     "SwapEvent",
     "decode_event",
@@ -53,8 +55,8 @@ Nanos = Annotated[int, Field(ge=0, description="Integer nanoseconds since the Un
 
 
 def new_event_id() -> str:
-    """A fresh random event id (uuid4, hex)."""
-    return uuid.uuid4().hex
+    """A fresh random event id (128 random bits, hex)."""
+    return random_id()
 
 
 class JournalEvent(BaseModel):
@@ -258,6 +260,48 @@ def quote_event(quote: Quote, *, ts_recv: int | None = None) -> QuoteEvent:
         route=route,
         compute_ns=quote.compute_ns,
     )
+
+
+class RenewedQuoteEvents:
+    """The JSON of the events of quotes renewed from one route, which differ only in the
+    quote's id and times: serialized once, each quote's own fields put in front.
+
+    ``json(quote_id, created_ns)`` is ``encode_event(quote_event(quote))`` for such a
+    quote (the route's event under the quote's id and times).
+    """
+
+    __slots__ = ("_event", "_tail")
+
+    def __init__(self, route: Quote) -> None:
+        self._event = quote_event(route)
+        text = encode_event(self._event)
+        head = self._head(self._event.quote_id, self._event.ts_event)
+        # the fields after the quote's own ones; None if the JSON is not laid out that way
+        self._tail = text[len(head) :] if text.startswith(head) else None
+
+    @staticmethod
+    def _head(quote_id: str, ts: int) -> str:
+        if quote_id.isascii() and quote_id.isalnum():  # ids are hex: nothing to escape
+            quote_json, event_json = f'"{quote_id}"', f'"quote:{quote_id}"'
+        else:
+            quote_json, event_json = json.dumps(quote_id), json.dumps(f"quote:{quote_id}")
+        return (
+            f'{{"event_id":{event_json},"ts_event":{ts},"ts_recv":{ts},'
+            f'"kind":"quote","quote_id":{quote_json},'
+        )
+
+    def json(self, quote_id: str, created_ns: int) -> str:
+        if self._tail is None:
+            event = self._event.model_copy(
+                update={
+                    "event_id": f"quote:{quote_id}",
+                    "ts_event": created_ns,
+                    "ts_recv": created_ns,
+                    "quote_id": quote_id,
+                }
+            )
+            return encode_event(event)
+        return self._head(quote_id, created_ns) + self._tail
 
 
 def quote_events(quote: Quote, *, ts_recv: int | None = None) -> list[Event]:

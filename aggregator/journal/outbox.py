@@ -63,6 +63,7 @@ class Outbox:
     def __init__(self, config: JournalConfig) -> None:
         self._key = config.outbox_key
         self._maxlen = config.outbox_maxlen
+        self._maxlen_word = str(config.outbox_maxlen)
 
     @property
     def key(self) -> str:
@@ -79,10 +80,12 @@ class Outbox:
     def command(self, event: Event) -> tuple[Any, ...]:
         """The XADD :meth:`append` sends for ``event``, as command words (for a caller that
         sends its commands itself, such as a script that runs them only if allowed)."""
-        words: list[Any] = ["XADD", self._key, b"MAXLEN", b"~", str(self._maxlen), "*"]
-        for pair in encode_entry(event).items():
-            words.extend(pair)
-        return tuple(words)
+        return self.entry_command(event.kind, encode_event(event))
+
+    def entry_command(self, kind: str, event_json: str) -> tuple[Any, ...]:
+        """:meth:`command` for an event already serialized (``encode_event``)."""
+        maxlen = self._maxlen_word
+        return ("XADD", self._key, b"MAXLEN", b"~", maxlen, "*", "kind", kind, "event", event_json)
 
     async def append_many(self, target: OutboxTarget, events: list[Event]) -> None:
         for event in events:

@@ -24,17 +24,17 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from redis.asyncio.client import Pipeline
 
 from aggregator.errors import AggregatorError, InsufficientLiquidityError
-from aggregator.journal.events import Event, quote_event, quote_events
+from aggregator.journal.events import Event, RenewedQuoteEvents, quote_event, quote_events
 from aggregator.journal.outbox import Outbox
 from aggregator.market.snapshot import MarketSnapshot
 from aggregator.models.assets import AssetAt
+from aggregator.models.ids import random_id
 from aggregator.models.quote import Quote, QuoteRequest
 from aggregator.router import Router, inventory_needs
 from aggregator.router.trusted import replaced
@@ -54,13 +54,14 @@ _OWN = frozenset({"id", "created_ns", "expires_ns"})
 class _Shared:
     """What every quote renewed from one memoized route has in common, serialized once."""
 
-    __slots__ = ("_event", "_tail", "paths", "route_key", "stored")
+    __slots__ = ("_event", "_events", "_tail", "paths", "route_key", "stored")
 
     def __init__(self, route: Quote, route_key: str) -> None:
         self.paths = route.paths
         # the route's JSON without the quote's own fields: b'{"request":...}'
         self._tail = route.model_dump_json(exclude=set(_OWN)).encode()
         self._event = quote_event(route)
+        self._events = RenewedQuoteEvents(route)
         self.route_key = route_key
         self.stored = False
         """Whether quotes have been admitted with the route stored at ``route_key``."""
@@ -82,6 +83,10 @@ class _Shared:
             ts_recv=quote.created_ns,
             quote_id=quote.id,
         )
+
+    def event_json(self, quote: Quote) -> str:
+        """``encode_event(self.quote_event(quote))``, from JSON serialized once."""
+        return self._events.json(quote.id, quote.created_ns)
 
 
 class ByReference:
@@ -115,11 +120,7 @@ class ByReference:
             shared.stored = True
         elif replies[0] == 0:
             restore = self._store.route_command(shared.route_key, shared.route_json, self._quote)
-
-            async def queue(pipe: Pipeline) -> Any:
-                await pipe.execute_command(*restore)
-
-            await batcher.submit(queue)
+            await batcher.execute(*restore)
 
 
 class QuoteEngine:
@@ -173,7 +174,7 @@ class QuoteEngine:
         created = time.time_ns()
         return replaced(
             quote,
-            id=uuid.uuid4().hex,
+            id=random_id(),
             created_ns=created,
             expires_ns=created + self.router.config.quote_ttl_s * _NS,
         )
@@ -221,7 +222,7 @@ class QuoteEngine:
         memoized = self.routes.memoized(quote.request)
         if not isinstance(memoized, Quote) or memoized.paths is not quote.paths:
             return None
-        route_key = self.quotes.route_key(uuid.uuid4().hex)
+        route_key = self.quotes.route_key(random_id())
         shared = self._shared[key] = _Shared(memoized, route_key)
         return shared
 
@@ -256,7 +257,7 @@ class QuoteEngine:
         shared = self._shared_for(quote)
         if shared is None:
             return None
-        xadd = self.outbox.command(shared.quote_event(quote))
+        xadd = self.outbox.entry_command("quote", shared.event_json(quote))
         return ByReference(quote, shared, self.quotes, xadd)
 
     def recording(self, quote: Quote) -> Queue:

@@ -151,3 +151,17 @@ async def test_an_outbox_command_is_the_xadd_a_pipeline_would_send() -> None:
         [(args, _)] = pipe.command_stack
         pipe.command_stack.clear()
         assert outbox.command(event) == tuple(args)
+
+
+def test_renewed_quotes_events_spliced_from_the_routes_json_are_their_own_events() -> None:
+    from aggregator.journal.events import RenewedQuoteEvents, decode_event, quote_event
+    from aggregator.router.trusted import replaced
+    from tests.settlement.quotes import fixed_rate_quote
+
+    route = fixed_rate_quote(amount_in=10**9, rate=Decimal("0.0003"), ttl_s=30)
+    renewed = RenewedQuoteEvents(route)
+    for quote_id, created in (("ab" * 16, route.created_ns + 7), ("other", 1)):
+        quote = replaced(route, id=quote_id, created_ns=created)
+        text = renewed.json(quote_id, created)
+        assert decode_event(text) == quote_event(quote)
+        assert text == quote_event(quote).model_dump_json()  # the same bytes, in order
