@@ -11,8 +11,8 @@ round trip, as it would without batching. Batches are kept small (``max_batch``)
 with several on the wire: replies then come back in a steady stream rather
 than in bursts, and the event loop is not left idle while one large batch is
 worked through by Redis (measured: the worker busy 95% of the time under 64
-concurrent quote requests, against 87% with two batches of any size). A caller's commands stay in order,
-and batches run in the order they were written.
+concurrent quote requests, against 87% with two batches of any size). A
+caller's commands stay in order, and batches run in the order they were written.
 
 The client only opens the connection (with its handshake: authentication,
 database, protocol, TLS); the batcher then reads the connection itself. Its
