@@ -257,3 +257,24 @@ def test_docs_page_is_self_contained() -> None:
     page = render_docs(openapi_document())
     assert "/v1/quotes" in page and "QuoteRequestBody" in page
     assert "<script" not in page and "http://" not in page and "https://" not in page
+
+
+async def test_a_snippet_taken_with_a_token_runs_only_when_it_is_granted(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    batcher = RedisBatcher(redis)
+    limiter = RateLimiter(batcher, "t:rl-lua")
+    limit = RateLimit(rate_per_s=0.001, burst=1)
+    lua = "replies[1] = redis.call('INCRBY', ARGV[4], ARGV[5])"
+    try:
+        granted = await limiter.take_then_lua("quote", "6.6.6.6", limit, lua, ["t:rl-lua:n", 5])
+        assert granted == [5]
+        with pytest.raises(RateLimitedError):
+            await limiter.take_then_lua("quote", "6.6.6.6", limit, lua, ["t:rl-lua:n", 7])
+        assert await redis.get("t:rl-lua:n") == b"5"
+        # the script is sent by its digest, and in full once when Redis does not know it
+        await redis.script_flush()
+        again = await limiter.take_then_lua("quote", "5.5.5.5", limit, lua, ["t:rl-lua:n", 1])
+        assert again == [6]
+    finally:
+        await batcher.close()
+        await redis.aclose()
