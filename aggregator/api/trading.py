@@ -76,8 +76,9 @@ async def create_quote(request: web.Request) -> web.Response:
                 recording = ctx.engine.recording(quote)
                 await ctx.limiter.take_then("quote", who, api.quote_rate, recording)
             else:
-                commands = by_reference.commands
-                replies = await ctx.limiter.take_then("quote", who, api.quote_rate, commands)
+                replies = await ctx.limiter.take_then_lua(
+                    "quote", who, api.quote_rate, by_reference.lua, by_reference.args
+                )
                 await by_reference.admitted(replies, ctx.batcher)
     except RateLimitedError:
         raise

@@ -69,6 +69,11 @@ class Outbox:
     def key(self) -> str:
         return self._key
 
+    @property
+    def words(self) -> tuple[str, str]:
+        """The stream's key and approximate length cap, as XADD takes them."""
+        return self._key, self._maxlen_word
+
     async def append(self, target: OutboxTarget, event: Event) -> None:
         """XADD the event, trimming the stream to about the cap.
 

@@ -89,32 +89,52 @@ class _Shared:
         return self._events.json(quote.id, quote.created_ns)
 
 
+_BY_REFERENCE = """
+  replies[1] = redis.call('EXISTS', ARGV[4])
+  redis.call('PEXPIRE', ARGV[4], ARGV[8], 'GT')
+  redis.call('SET', ARGV[5], ARGV[6], 'PX', ARGV[7])
+  if ARGV[9] ~= '' then redis.call('SET', ARGV[4], ARGV[9], 'NX', 'PX', ARGV[8]) end
+  redis.call('XADD', ARGV[10], 'MAXLEN', '~', ARGV[11], '*', 'kind', 'quote', 'event', ARGV[12])
+"""
+"""Stores a quote by reference and journals it, as :meth:`QuoteStore.reference_commands`,
+:meth:`QuoteStore.route_command` and :meth:`Outbox.entry_command` do, in one snippet run
+after a rate limiter grants the token. ARGV from 4: route key, quote key, reference, quote
+and route times to live (ms), route JSON (empty: not sent), outbox key and length, event
+JSON. The reply is the route's EXISTS."""
+
+
 class ByReference:
-    """The commands that store a quote as a reference to its route and journal it,
-    for a caller that runs them itself (in a rate limiter's script, only if admitted),
-    and what to do once they ran: :meth:`admitted`.
+    """What stores a quote as a reference to its route and journals it, for a caller that
+    runs it itself after a rate limiter grants a token (:meth:`RateLimiter.take_then_lua`
+    with :attr:`lua` and :attr:`args`), and what to do once it ran: :meth:`admitted`.
 
     The route is sent along until quotes have been admitted with it; after that a
     quote sends only its reference, and if the reply shows the route was gone
     (Redis restarted or flushed) it is stored again before the quote is answered.
     """
 
-    __slots__ = ("_quote", "_sends_route", "_shared", "_store", "commands")
+    __slots__ = ("_quote", "_sends_route", "_shared", "_store", "args")
 
-    def __init__(self, quote: Quote, shared: _Shared, store: QuoteStore, xadd: tuple[Any, ...]):
+    lua = _BY_REFERENCE
+
+    def __init__(self, quote: Quote, shared: _Shared, store: QuoteStore, outbox: Outbox) -> None:
         self._quote = quote
         self._shared = shared
         self._store = store
         self._sends_route = not shared.stored
-        commands = store.reference_commands(quote, shared.route_key)
-        if self._sends_route:
-            commands.append(store.route_command(shared.route_key, shared.route_json, quote))
-        commands.append(xadd)
-        self.commands = commands
+        route_key = shared.route_key
+        key, ref, ttl, route_ttl = store.reference(quote, route_key)
+        route = shared.route_json if self._sends_route else b""
+        event = shared.event_json(quote)
+        self.args = (route_key, key, ref, ttl, route_ttl, route, *outbox.words, event)
+
+    @property
+    def sends_route(self) -> bool:
+        return self._sends_route
 
     async def admitted(self, replies: list[Any], batcher: RedisBatcher) -> None:
-        """After the commands ran (``replies`` in order): note the route as stored, or
-        store it again if it was missing (the first reply is the route's EXISTS)."""
+        """After it ran (``replies`` as the rate limiter returns them): note the route as
+        stored, or store it again if it was missing (the reply is the route's EXISTS)."""
         shared = self._shared
         if self._sends_route:
             shared.stored = True
@@ -257,8 +277,7 @@ class QuoteEngine:
         shared = self._shared_for(quote)
         if shared is None:
             return None
-        xadd = self.outbox.entry_command("quote", shared.event_json(quote))
-        return ByReference(quote, shared, self.quotes, xadd)
+        return ByReference(quote, shared, self.quotes, self.outbox)
 
     def recording(self, quote: Quote) -> Queue:
         """What stores and journals ``quote``, queued on a pipeline (see :meth:`record`)."""

@@ -96,19 +96,26 @@ class QuoteStore:
         ttl = self._ttl_ms(quote) + _ROUTE_MARGIN_MS
         return ("SET", route_key, route_json, "NX", "PX", ttl)
 
+    def reference(self, quote: Quote, route_key: str) -> tuple[str, bytes, int, int]:
+        """What stores ``quote`` as a reference to the route at ``route_key``: the
+        quote's key, the reference, its time to live and the route's (ms); see
+        :meth:`reference_commands`."""
+        ttl = self._ttl_ms(quote)
+        ref = own_json(quote.id, quote.created_ns, quote.expires_ns)
+        ref += f'"route":{json.dumps(route_key)}}}'.encode()
+        return self._key(quote.id), ref, ttl, ttl + _ROUTE_MARGIN_MS
+
     def reference_commands(self, quote: Quote, route_key: str) -> list[tuple[Any, ...]]:
         """Store ``quote`` as a reference to the route at ``route_key``: an EXISTS whose
         reply (0 or 1) tells whether the route was there, a PEXPIRE that extends the
         route past the quote's own time to live (never shortening it), and the SET of
         the reference. A caller that finds the route was missing stores it again
         (:meth:`route_command`) before the quote is handed out."""
-        ttl = self._ttl_ms(quote)
-        ref = own_json(quote.id, quote.created_ns, quote.expires_ns)
-        ref += f'"route":{json.dumps(route_key)}}}'.encode()
+        key, ref, ttl, route_ttl = self.reference(quote, route_key)
         return [
             ("EXISTS", route_key),
-            ("PEXPIRE", route_key, ttl + _ROUTE_MARGIN_MS, "GT"),
-            ("SET", self._key(quote.id), ref, "PX", ttl),
+            ("PEXPIRE", route_key, route_ttl, "GT"),
+            ("SET", key, ref, "PX", ttl),
         ]
 
     async def get(self, quote_id: str) -> Quote:

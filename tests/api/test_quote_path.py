@@ -129,11 +129,9 @@ def test_quotes_stored_by_reference_are_stored_and_journaled_as_themselves(
             quote = ctx.engine.route(ctx.engine.current(), request)
             stored = ctx.engine.by_reference(quote)
             assert stored is not None  # a renewed route, not firm: stored by reference
-            sent_route.append(
-                any(c[0] == "SET" and str(c[1]).startswith("quote:route:") for c in stored.commands)
-            )
-            replies = await ctx.limiter.take_then(
-                "quote", "direct", ctx.settings.api.quote_rate, stored.commands
+            sent_route.append(stored.sends_route)
+            replies = await ctx.limiter.take_then_lua(
+                "quote", "direct", ctx.settings.api.quote_rate, stored.lua, stored.args
             )
             await stored.admitted(replies, ctx.batcher)
             made.append((quote, await ctx.quotes.get(quote.id), await _journaled(ctx, quote.id)))
@@ -165,8 +163,8 @@ def test_a_route_lost_from_redis_is_stored_again_before_its_quote_is_answered(
             # Redis loses every route (a restart or a flush) just before each quote
             async for key in ctx.redis.scan_iter(match="quote:route:*"):
                 await ctx.redis.delete(key)
-            replies = await ctx.limiter.take_then(
-                "quote", "lost", ctx.settings.api.quote_rate, stored.commands
+            replies = await ctx.limiter.take_then_lua(
+                "quote", "lost", ctx.settings.api.quote_rate, stored.lua, stored.args
             )
             await stored.admitted(replies, ctx.batcher)
             made.append((quote, await ctx.quotes.get(quote.id)))
