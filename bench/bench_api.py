@@ -1,13 +1,15 @@
 """Load test of POST /v1/quotes against a trivial JSON endpoint (GET /v1/ping) of the same app.
 
-    .venv/bin/python bench/bench_api.py [--devnet-dir DIR] [--requests 4000] [--workers 1]
+    .venv/bin/python bench/bench_api.py [--devnet-dir DIR] [--rounds 4] [--seconds 1.5]
 
 Brings up what it needs on loopback (the devnet, unless one is running in
 ``--devnet-dir``; a private redis-server) and runs ``aggregator serve`` as a
 separate process, so the load generator does not share its event loop. For
-each concurrency (10 and 64) it sends a bounded number of requests (and stops
-early at ``--max-seconds``), first to the trivial endpoint, then quotes, and
-prints requests/s, p50 and p99 latency and the quote/trivial throughput ratio.
+each concurrency (10 and 64) it alternates the trivial endpoint and quotes for
+``--rounds`` rounds of ``--seconds`` each (at most ``--requests`` requests per
+round), so that a machine whose speed drifts (a shared VM) slows both alike,
+and prints requests/s over all rounds, p50 and p99 latency over all requests,
+the quote/trivial throughput ratio, and the ratio's range over the rounds.
 The load generator holds one keep-alive connection per concurrent client and
 sends prepared HTTP/1.1 requests over it: a general-purpose client costs
 several times the trivial endpoint itself, on the same two cores.
@@ -100,52 +102,81 @@ def _raw_request(host: str, port: int, method: str, path: str, body: Any | None)
     return head.encode() + payload
 
 
-async def load(
-    url: str, method: str, path: str, concurrency: int, total: int, max_s: float
-) -> dict[str, float]:
-    host, port = urlsplit(url).hostname or "127.0.0.1", urlsplit(url).port or 80
-    bodies = BODIES if method == "POST" else [None]
-    raws = [_raw_request(host, port, method, path, body) for body in bodies]
-    latencies: list[float] = []
-    errors = 0
-    codes: dict[str, int] = {}
-    sent = 0
-    connections = [await _Connection.open(host, port) for _ in range(concurrency)]
-    try:
-        # warm up: connections, snapshot, route memo
-        for k in range(50):
-            await connections[k % concurrency].request(raws[k % len(raws)])
-        deadline = time.monotonic() + max_s
+class Endpoint:
+    """Prepared requests for one endpoint, and what the rounds measured."""
 
-        async def client(conn: _Connection) -> None:
-            nonlocal sent, errors
-            while sent < total and time.monotonic() < deadline:
-                raw = raws[sent % len(raws)]
-                sent += 1
-                started = time.perf_counter()
-                status, body = await conn.request(raw)
-                latencies.append(time.perf_counter() - started)
-                if status >= 300:
-                    errors += 1
-                    code = f"{status} {body[:60].decode(errors='replace')}"
-                    codes[code] = codes.get(code, 0) + 1
+    def __init__(self, url: str, method: str, path: str) -> None:
+        self.host = urlsplit(url).hostname or "127.0.0.1"
+        self.port = urlsplit(url).port or 80
+        bodies = BODIES if method == "POST" else [None]
+        self.raws = [_raw_request(self.host, self.port, method, path, b) for b in bodies]
+        self.name = f"{method} {path}"
+        self.latencies: list[float] = []
+        self.elapsed = 0.0
+        self.errors = 0
+        self.codes: dict[str, int] = {}
+        self.round_rps: list[float] = []
 
-        gc.collect()
-        began = time.perf_counter()
-        await asyncio.gather(*(client(conn) for conn in connections))
-        elapsed = time.perf_counter() - began
-    finally:
-        for conn in connections:
-            conn.close()
-    for code, count in sorted(codes.items(), key=lambda item: -item[1])[:3]:
-        print(f"  {method} {path}: {count} x {code}")
-    return {
-        "requests": len(latencies),
-        "errors": errors,
-        "rps": len(latencies) / elapsed,
-        "p50_ms": percentile(latencies, 50) * 1e3,
-        "p99_ms": percentile(latencies, 99) * 1e3,
-    }
+    async def run(self, concurrency: int, total: int, seconds: float, *, warm: int = 0) -> None:
+        """One round: ``concurrency`` clients until ``total`` requests or ``seconds``."""
+        raws = self.raws
+        connections = [await _Connection.open(self.host, self.port) for _ in range(concurrency)]
+        try:
+            for k in range(warm):  # connections, snapshot, route memo
+                await connections[k % concurrency].request(raws[k % len(raws)])
+            latencies: list[float] = []
+            sent = 0
+            deadline = time.monotonic() + seconds
+
+            async def client(conn: _Connection) -> None:
+                nonlocal sent
+                while sent < total and time.monotonic() < deadline:
+                    raw = raws[sent % len(raws)]
+                    sent += 1
+                    started = time.perf_counter()
+                    status, body = await conn.request(raw)
+                    latencies.append(time.perf_counter() - started)
+                    if status >= 300:
+                        self.errors += 1
+                        code = f"{status} {body[:60].decode(errors='replace')}"
+                        self.codes[code] = self.codes.get(code, 0) + 1
+
+            gc.collect()
+            began = time.perf_counter()
+            await asyncio.gather(*(client(conn) for conn in connections))
+            elapsed = time.perf_counter() - began
+        finally:
+            for conn in connections:
+                conn.close()
+        self.latencies += latencies
+        self.elapsed += elapsed
+        self.round_rps.append(len(latencies) / elapsed)
+
+    def summary(self) -> dict[str, float]:
+        for code, count in sorted(self.codes.items(), key=lambda item: -item[1])[:3]:
+            print(f"  {self.name}: {count} x {code}")
+        return {
+            "requests": len(self.latencies),
+            "errors": self.errors,
+            "rps": len(self.latencies) / self.elapsed,
+            "p50_ms": percentile(self.latencies, 50) * 1e3,
+            "p99_ms": percentile(self.latencies, 99) * 1e3,
+        }
+
+
+async def compare(
+    url: str, concurrency: int, rounds: int, total: int, seconds: float
+) -> tuple[dict[str, float], dict[str, float], list[float]]:
+    """Trivial endpoint and quotes, alternating for ``rounds`` rounds; the two summaries and
+    the throughput ratio of each round."""
+    trivial = Endpoint(url, "GET", "/v1/ping")
+    quotes = Endpoint(url, "POST", "/v1/quotes")
+    for k in range(rounds):
+        warm = 50 if k == 0 else 0
+        await trivial.run(concurrency, total, seconds, warm=warm)
+        await quotes.run(concurrency, total, seconds, warm=warm)
+    ratios = [q / t for q, t in zip(quotes.round_rps, trivial.round_rps, strict=True)]
+    return trivial.summary(), quotes.summary(), ratios
 
 
 def start_service(
@@ -187,32 +218,34 @@ async def bench(args: argparse.Namespace, devnet_dir: Path, redis_url: str) -> N
         await wait_ready(url, proc)
         rows = []
         for concurrency in args.concurrency:
-            limits = (concurrency, args.requests, args.max_seconds)
-            trivial = await load(url, "GET", "/v1/ping", *limits)
-            quotes = await load(url, "POST", "/v1/quotes", *limits)
-            rows.append((concurrency, trivial, quotes))
+            limits = (args.rounds, args.requests, args.seconds)
+            rows.append((concurrency, *await compare(url, concurrency, *limits)))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    print(f"\nPOST /v1/quotes against GET /v1/ping, {args.workers} API worker(s), loopback")
+    print(
+        f"\nPOST /v1/quotes against GET /v1/ping, {args.workers} API worker(s), loopback, "
+        f"{args.rounds} alternating rounds of {args.seconds:g} s"
+    )
     header = (
         f"{'endpoint':<16}{'conc':>6}{'requests':>10}{'errors':>8}{'req/s':>10}"
         f"{'p50 ms':>9}{'p99 ms':>9}"
     )
     print(header)
     print("-" * len(header))
-    for concurrency, trivial, quotes in rows:
+    for concurrency, trivial, quotes, ratios in rows:
         for name, r in (("GET /v1/ping", trivial), ("POST /v1/quotes", quotes)):
             print(
                 f"{name:<16}{concurrency:>6}{int(r['requests']):>10}{int(r['errors']):>8}"
                 f"{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
             )
         ratio = quotes["rps"] / trivial["rps"]
-        print(f"{'quote/trivial':<16}{concurrency:>6}{'':>10}{'':>8}{ratio:>10.1%}")
-    ratios = [q["rps"] / t["rps"] for _, t, q in rows]
+        spread = f"rounds {min(ratios):.1%}..{max(ratios):.1%}"
+        print(f"{'quote/trivial':<16}{concurrency:>6}{'':>10}{'':>8}{ratio:>10.1%}   {spread}")
+    ratios = [q["rps"] / t["rps"] for _, t, q, _ in rows]
     ratio_ok = "met" if min(ratios) >= 0.3 else "NOT met"
     print(f"\ntarget quotes >= 30% of trivial: {ratio_ok} (worst {min(ratios):.1%})")
-    c10 = next((q for c, _, q in rows if c == 10), None)
+    c10 = next((q for c, _, q, _ in rows if c == 10), None)
     if c10 is not None:
         p99_ok = "met" if c10["p99_ms"] <= 10 else "NOT met"
         print(f"target p99 <= 10 ms at concurrency 10: {p99_ok} ({c10['p99_ms']:.2f} ms)")
@@ -221,8 +254,9 @@ async def bench(args: argparse.Namespace, devnet_dir: Path, redis_url: str) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devnet-dir", type=Path, default=None)
-    parser.add_argument("--requests", type=int, default=4000, help="per endpoint and concurrency")
-    parser.add_argument("--max-seconds", type=float, default=20.0, help="cap per measurement")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per endpoint")
+    parser.add_argument("--seconds", type=float, default=1.5, help="length of one round")
+    parser.add_argument("--requests", type=int, default=50_000, help="cap on one round")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[10, 64])
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
