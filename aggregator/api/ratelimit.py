@@ -82,9 +82,8 @@ _RUN_COMMANDS = """
     at = at + n + 1
   end
 """
-_TAKE_THEN = _TAKE + _THEN % _RUN_COMMANDS
 _TAKE += _RETURN
-_SHA = {script: hashlib.sha1(script.encode()).hexdigest() for script in (_TAKE, _TAKE_THEN)}
+_SHA = {_TAKE: hashlib.sha1(_TAKE.encode()).hexdigest()}
 _REFUSALS_KEPT = 10_000
 
 
@@ -149,8 +148,7 @@ class RateLimiter:
         for args in commands:
             words.append(len(args))
             words.extend(args)
-        result = await self._run(scope, identity, limit, cost, _TAKE_THEN, words)
-        return list(result[2])
+        return await self.take_then_lua(scope, identity, limit, _RUN_COMMANDS, words, cost)
 
     async def take_then_lua(
         self,
