@@ -69,11 +69,6 @@ class Outbox:
     def key(self) -> str:
         return self._key
 
-    @property
-    def words(self) -> tuple[str, str]:
-        """The stream's key and approximate length cap, as XADD takes them."""
-        return self._key, self._maxlen_word
-
     async def append(self, target: OutboxTarget, event: Event) -> None:
         """XADD the event, trimming the stream to about the cap.
 
@@ -85,12 +80,22 @@ class Outbox:
     def command(self, event: Event) -> tuple[Any, ...]:
         """The XADD :meth:`append` sends for ``event``, as command words (for a caller that
         sends its commands itself, such as a script that runs them only if allowed)."""
-        return self.entry_command(event.kind, encode_event(event))
+        maxlen, kind, text = self._maxlen_word, event.kind, encode_event(event)
+        return ("XADD", self._key, b"MAXLEN", b"~", maxlen, "*", "kind", kind, "event", text)
 
-    def entry_command(self, kind: str, event_json: str) -> tuple[Any, ...]:
-        """:meth:`command` for an event already serialized (``encode_event``)."""
-        maxlen = self._maxlen_word
-        return ("XADD", self._key, b"MAXLEN", b"~", maxlen, "*", "kind", kind, "event", event_json)
+    @staticmethod
+    def append_lua(first: int) -> str:
+        """Lua that appends an event as :meth:`append` does, its arguments
+        (:meth:`append_args`) from ``ARGV[first]`` on."""
+        key, maxlen, kind, text = (f"ARGV[{first + i}]" for i in range(4))
+        return f"""
+  redis.call('XADD', {key}, 'MAXLEN', '~', {maxlen}, '*', 'kind', {kind}, 'event', {text})
+"""
+
+    def append_args(self, kind: str, event_json: str) -> tuple[str, str, str, str]:
+        """The arguments of :meth:`append_lua` for an event already serialized
+        (``encode_event``) of kind ``kind``."""
+        return self._key, self._maxlen_word, kind, event_json
 
     async def append_many(self, target: OutboxTarget, events: list[Event]) -> None:
         for event in events:

@@ -89,18 +89,9 @@ class _Shared:
         return self._events.json(quote.id, quote.created_ns)
 
 
-_BY_REFERENCE = """
-  replies[1] = redis.call('EXISTS', ARGV[4])
-  redis.call('PEXPIRE', ARGV[4], ARGV[8], 'GT')
-  redis.call('SET', ARGV[5], ARGV[6], 'PX', ARGV[7])
-  if ARGV[9] ~= '' then redis.call('SET', ARGV[4], ARGV[9], 'NX', 'PX', ARGV[8]) end
-  redis.call('XADD', ARGV[10], 'MAXLEN', '~', ARGV[11], '*', 'kind', 'quote', 'event', ARGV[12])
-"""
-"""Stores a quote by reference and journals it, as :meth:`QuoteStore.reference_commands`,
-:meth:`QuoteStore.route_command` and :meth:`Outbox.entry_command` do, in one snippet run
-after a rate limiter grants the token. ARGV from 4: route key, quote key, reference, quote
-and route times to live (ms), route JSON (empty: not sent), outbox key and length, event
-JSON. The reply is the route's EXISTS."""
+_BY_REFERENCE = QuoteStore.reference_lua(4) + Outbox.append_lua(10)
+"""Stores a quote by reference and journals it, in one snippet run after a rate limiter
+grants the token (whose script's own arguments come first, up to ``ARGV[3]``)."""
 
 
 class ByReference:
@@ -122,11 +113,9 @@ class ByReference:
         self._shared = shared
         self._store = store
         self._sends_route = not shared.stored
-        route_key = shared.route_key
-        key, ref, ttl, route_ttl = store.reference(quote, route_key)
         route = shared.route_json if self._sends_route else b""
-        event = shared.event_json(quote)
-        self.args = (route_key, key, ref, ttl, route_ttl, route, *outbox.words, event)
+        stored = store.reference_args(quote, shared.route_key, route)
+        self.args = (*stored, *outbox.append_args("quote", shared.event_json(quote)))
 
     @property
     def sends_route(self) -> bool:

@@ -4,7 +4,7 @@ Whoever makes a quote ``put``s it with a time to live matching its expiry;
 ``mark_used`` is one atomic ``SET NX``, so a quote becomes at most one swap.
 
 Quotes renewed from one route differ only in their id and times, so a worker
-may store the route once (:meth:`QuoteStore.route_commands`) and each quote as
+may store the route once (:meth:`QuoteStore.reference_lua`) and each quote as
 a reference to it: ``{"id", "created_ns", "expires_ns", "route"}``, where
 ``route`` is the key holding the route's JSON without those three fields.
 Every quote stored by reference extends the route's time to live to its own,
@@ -96,27 +96,34 @@ class QuoteStore:
         ttl = self._ttl_ms(quote) + _ROUTE_MARGIN_MS
         return ("SET", route_key, route_json, "NX", "PX", ttl)
 
-    def reference(self, quote: Quote, route_key: str) -> tuple[str, bytes, int, int]:
-        """What stores ``quote`` as a reference to the route at ``route_key``: the
-        quote's key, the reference, its time to live and the route's (ms); see
-        :meth:`reference_commands`."""
+    @staticmethod
+    def reference_lua(first: int) -> str:
+        """Lua that stores a quote as a reference to its route, its arguments
+        (:meth:`reference_args`) from ``ARGV[first]`` on; it sets ``replies[1]`` to the
+        route's EXISTS (0: the route was missing, and was not sent along).
+
+        The PEXPIRE extends the route past the quote's own time to live, never
+        shortening it; the route's JSON, when sent, is stored unless it is there. A
+        caller that finds the route was missing stores it again (:meth:`route_command`)
+        before the quote is handed out.
+        """
+        route, key, ref, ttl, route_ttl, route_json = (f"ARGV[{first + i}]" for i in range(6))
+        return f"""
+  replies[1] = redis.call('EXISTS', {route})
+  redis.call('PEXPIRE', {route}, {route_ttl}, 'GT')
+  redis.call('SET', {key}, {ref}, 'PX', {ttl})
+  if {route_json} ~= '' then redis.call('SET', {route}, {route_json}, 'NX', 'PX', {route_ttl}) end
+"""
+
+    def reference_args(
+        self, quote: Quote, route_key: str, route_json: bytes = b""
+    ) -> tuple[str, str, bytes, int, int, bytes]:
+        """The arguments of :meth:`reference_lua` for ``quote``, referring to the route at
+        ``route_key``, whose JSON is sent along unless ``route_json`` is empty."""
         ttl = self._ttl_ms(quote)
         ref = own_json(quote.id, quote.created_ns, quote.expires_ns)
         ref += f'"route":{json.dumps(route_key)}}}'.encode()
-        return self._key(quote.id), ref, ttl, ttl + _ROUTE_MARGIN_MS
-
-    def reference_commands(self, quote: Quote, route_key: str) -> list[tuple[Any, ...]]:
-        """Store ``quote`` as a reference to the route at ``route_key``: an EXISTS whose
-        reply (0 or 1) tells whether the route was there, a PEXPIRE that extends the
-        route past the quote's own time to live (never shortening it), and the SET of
-        the reference. A caller that finds the route was missing stores it again
-        (:meth:`route_command`) before the quote is handed out."""
-        key, ref, ttl, route_ttl = self.reference(quote, route_key)
-        return [
-            ("EXISTS", route_key),
-            ("PEXPIRE", route_key, route_ttl, "GT"),
-            ("SET", key, ref, "PX", ttl),
-        ]
+        return route_key, self._key(quote.id), ref, ttl, ttl + _ROUTE_MARGIN_MS, route_json
 
     async def get(self, quote_id: str) -> Quote:
         """The quote; :class:`QuoteNotFoundError` if unknown or long gone."""

@@ -204,11 +204,14 @@ async def test_quote_store_hands_a_quote_to_one_swap_only(redis: Redis) -> None:
         await quotes.get("nope")
 
 
-async def _store_by_reference(redis: Redis, quotes: QuoteStore, quote: Any, route: str) -> None:
+async def _store_by_reference(
+    redis: Redis, quotes: QuoteStore, quote: Any, route: str, *, with_route: bool = False
+) -> Any:
+    """Run :meth:`QuoteStore.reference_lua` on its own; its EXISTS reply."""
     route_json = quote.model_dump_json(exclude={"id", "created_ns", "expires_ns"}).encode()
-    for command in quotes.reference_commands(quote, route):
-        await redis.execute_command(*command)
-    await redis.execute_command(*quotes.route_command(route, route_json, quote))
+    args = quotes.reference_args(quote, route, route_json if with_route else b"")
+    lua = "local replies = {}" + quotes.reference_lua(1) + "return replies[1]"
+    return await redis.eval(lua, 0, *args)
 
 
 async def test_quotes_stored_by_reference_read_back_whole_and_keep_their_route_alive(
@@ -218,16 +221,14 @@ async def test_quotes_stored_by_reference_read_back_whole_and_keep_their_route_a
     route = quotes.route_key("r1")
     first = fixed_rate_quote(amount_in=10**9, rate=Decimal("0.0003"), ttl_s=30)
     later = first.model_copy(update={"id": "q2", "expires_ns": first.expires_ns + 20 * 10**9})
-    await _store_by_reference(redis, quotes, first, route)
+    await _store_by_reference(redis, quotes, first, route, with_route=True)
     assert await redis.exists(route) == 1
-    for command in quotes.reference_commands(later, route):
-        await redis.execute_command(*command)
+    await _store_by_reference(redis, quotes, later, route)
     assert await quotes.get(first.id) == first
     assert await quotes.get(later.id) == later
     assert len(await redis.get(quotes._key(later.id)) or b"") < 300  # a reference, not the JSON
     # the route lives past both quotes, and an earlier quote never shortens it
-    for command in quotes.reference_commands(first, route):
-        await redis.execute_command(*command)
+    await _store_by_reference(redis, quotes, first, route)
     assert await redis.pttl(route) > await redis.pttl(quotes._key(later.id))
     # a reference quote goes to one swap, like any other
     assert (await quotes.mark_used(later.id)) == later
