@@ -6,10 +6,11 @@ full again. A request takes one token or is refused with the seconds until
 one is there, which becomes the ``Retry-After`` header.
 
 :meth:`RateLimiter.take_then` takes the token and, only if it was granted,
-runs the caller's commands in the same script and returns their replies: a
-quote is stored and journaled in the round trip that admits it, and a refused
-request leaves nothing behind. (The commands' keys are not declared to the script, which is
-fine on one Redis server or a replicated one, not on a sharded cluster.)
+runs the caller's commands (or Lua of its own: :meth:`RateLimiter.take_then_lua`)
+in the same script and returns their replies: a quote is stored and journaled
+in the round trip that admits it, and a refused request leaves nothing behind.
+(The commands' keys are not declared to the script, which is fine on one Redis
+server or a replicated one, not on a sharded cluster.)
 
 The scripts are sent by their SHA1 (EVALSHA), not as text on every request;
 when the server does not know one (a restart, SCRIPT FLUSH) it is sent once in
@@ -95,9 +96,9 @@ class RateLimiter:
         self.prefix = prefix
         self._recorder: Pipeline | None = None
         self._refused: dict[str, tuple[float, int]] = {}
+        """Bucket key -> (monotonic time a token is back, cost refused)."""
         self._scripts: dict[str, str] = {}
         """Caller snippet -> the whole script that runs it after a token is taken."""
-        """Bucket key -> (monotonic time a token is back, cost refused)."""
 
     def check(self, scope: str, identity: str, cost: int = 1) -> None:
         """Raise :class:`RateLimitedError` if this bucket was found empty until later than now."""
