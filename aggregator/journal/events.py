@@ -266,8 +266,8 @@ class RenewedQuoteEvents:
     """The JSON of the events of quotes renewed from one route, which differ only in the
     quote's id and times: serialized once, each quote's own fields put in front.
 
-    ``json(quote_id, created_ns)`` is ``encode_event(quote_event(quote))`` for such a
-    quote (the route's event under the quote's id and times).
+    ``event(quote_id, created_ns)`` is ``quote_event(quote)`` for such a quote (the
+    route's event under the quote's id and times), and ``json(...)`` its JSON.
     """
 
     __slots__ = ("_event", "_tail")
@@ -290,17 +290,19 @@ class RenewedQuoteEvents:
             f'"kind":"quote","quote_id":{quote_json},'
         )
 
+    def event(self, quote_id: str, created_ns: int) -> QuoteEvent:
+        return self._event.model_copy(
+            update={
+                "event_id": f"quote:{quote_id}",
+                "ts_event": created_ns,
+                "ts_recv": created_ns,
+                "quote_id": quote_id,
+            }
+        )
+
     def json(self, quote_id: str, created_ns: int) -> str:
         if self._tail is None:
-            event = self._event.model_copy(
-                update={
-                    "event_id": f"quote:{quote_id}",
-                    "ts_event": created_ns,
-                    "ts_recv": created_ns,
-                    "quote_id": quote_id,
-                }
-            )
-            return encode_event(event)
+            return encode_event(self.event(quote_id, created_ns))
         return self._head(quote_id, created_ns) + self._tail
 
 

@@ -54,13 +54,12 @@ _OWN = frozenset({"id", "created_ns", "expires_ns"})
 class _Shared:
     """What every quote renewed from one memoized route has in common, serialized once."""
 
-    __slots__ = ("_event", "_events", "_tail", "paths", "route_key", "stored")
+    __slots__ = ("_events", "_tail", "paths", "route_key", "stored")
 
     def __init__(self, route: Quote, route_key: str) -> None:
         self.paths = route.paths
         # the route's JSON without the quote's own fields: b'{"request":...}'
         self._tail = route.model_dump_json(exclude=set(_OWN)).encode()
-        self._event = quote_event(route)
         self._events = RenewedQuoteEvents(route)
         self.route_key = route_key
         self.stored = False
@@ -76,13 +75,7 @@ class _Shared:
 
     def quote_event(self, quote: Quote) -> Event:
         """``quote_event(quote)``: the route's event under the quote's id and times."""
-        return replaced(
-            self._event,
-            event_id=f"quote:{quote.id}",
-            ts_event=quote.created_ns,
-            ts_recv=quote.created_ns,
-            quote_id=quote.id,
-        )
+        return self._events.event(quote.id, quote.created_ns)
 
     def event_json(self, quote: Quote) -> str:
         """``encode_event(self.quote_event(quote))``, from JSON serialized once."""
