@@ -175,15 +175,12 @@ class _Wire(asyncio.Protocol):
         self.connection_lost(error)
         self.transport.abort()
 
-    def connection_lost(self, exc: Exception | BaseException | None) -> None:
+    def connection_lost(self, exc: BaseException | None) -> None:
         if self.lost is None:
             self.lost = exc or RedisConnectionError("the connection to Redis was closed")
         while self.pending:
             self.pending.popleft().fail(self.lost)
         self.on_lost()
-
-    def eof_received(self) -> bool | None:
-        return None
 
 
 class RedisBatcher:
