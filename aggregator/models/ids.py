@@ -1,6 +1,6 @@
 """Random identifiers: 128 bits from the operating system's CSPRNG, as 32 hex digits.
 
-Quote, swap-route and event ids must not be guessable (a quote id is all a
+Quote ids, route keys and event ids must not be guessable (a quote id is all a
 client needs to fetch a quote). ``uuid.uuid4().hex`` draws its 16 bytes with
 one system call per id; :func:`random_id` draws them in blocks and hands out
 slices, from the same source. A forked child drops the block it inherited, so
